@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Installs everything the project needs on a fresh Debian machine (run as root).
+# Idempotent: a second run only checks. Heavy builds (Kubernetes, images) are not
+# done here; they happen on first use and are cached under $AIRS_MCP_CACHE.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+: "${AIRS_MCP_CACHE:=$HOME/.cache/airs-mcp-k8s}"
+export AIRS_MCP_CACHE
+mkdir -p "$AIRS_MCP_CACHE"
+
+APT_PACKAGES=(docker.io containerd runc debootstrap iptables iproute2 conntrack socat ethtool
+              ebtables kmod util-linux procps psmisc curl ca-certificates)
+
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Docker engine: nothing starts it on this kind of machine, so start it here.
+if ! docker info >/dev/null 2>&1; then
+  echo "setup: starting dockerd (log: $AIRS_MCP_CACHE/dockerd.log)"
+  nohup dockerd >"$AIRS_MCP_CACHE/dockerd.log" 2>&1 &
+  for _ in $(seq 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
+  docker info >/dev/null 2>&1 || { echo "setup: dockerd did not start, see $AIRS_MCP_CACHE/dockerd.log" >&2; exit 1; }
+fi
+
+# Python environment.
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+stamp=".venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
+if [ ! -f "$stamp" ]; then
+  echo "setup: installing Python packages into .venv"
+  .venv/bin/pip install -q --upgrade pip
+  .venv/bin/pip install -q -e ".[dev]"
+  rm -f .venv/.installed-*
+  touch "$stamp"
+fi
+
+# Node >= 22 and MCP clients written by others (used by the integration tests).
+if [ ! -x .node/node_modules/.bin/node ] || [ ! -f .node/.installed-"$(sha256sum scripts/node-package.json | cut -c1-16)" ]; then
+  echo "setup: installing Node 22 and the MCP inspector CLI into .node"
+  mkdir -p .node
+  cp scripts/node-package.json .node/package.json
+  (cd .node && npm install --silent --no-audit --no-fund >/dev/null)
+  rm -f .node/.installed-*
+  touch .node/.installed-"$(sha256sum scripts/node-package.json | cut -c1-16)"
+fi
+echo "setup: ok"

@@ -1,0 +1,84 @@
+"""Mutable state of one double process: stored scans, injected faults and request statistics."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Fault:
+    """One injected fault, applied to the next ``count`` matching API requests (-1 = forever)."""
+
+    status: int | None = None
+    count: int = 1
+    retry_after: int | None = None
+    latency_ms: int = 0
+    malformed: bool = False
+    path: str | None = None
+    message: str | None = None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Fault:
+        allowed = set(cls.__dataclass_fields__)
+        unknown = set(data) - allowed
+        if unknown:
+            raise ValueError(f"unknown fault fields: {sorted(unknown)}")
+        fault = cls(**data)
+        if fault.status is not None and not 100 <= int(fault.status) <= 599:
+            raise ValueError("status must be an HTTP status code")
+        return fault
+
+    def matches(self, path: str) -> bool:
+        return self.count != 0 and (self.path is None or path.startswith(self.path))
+
+
+@dataclass
+class StoredScan:
+    """One req_id of an async (or sync) scan: the full result and its threat report."""
+
+    req_id: int
+    result: dict[str, Any]
+    report: dict[str, Any]
+    polls_left: int
+
+
+@dataclass
+class DoubleState:
+    pending_polls: int = 1
+    scans: dict[str, list[StoredScan]] = field(default_factory=dict)
+    faults: list[Fault] = field(default_factory=list)
+    requests: Counter[str] = field(default_factory=Counter)
+    statuses: Counter[str] = field(default_factory=Counter)
+    async_batch_sizes: list[int] = field(default_factory=list)
+    query_sizes: dict[str, list[int]] = field(
+        default_factory=lambda: {"results": [], "reports": []}
+    )
+
+    def take_fault(self, path: str) -> Fault | None:
+        for fault in self.faults:
+            if fault.matches(path):
+                if fault.count > 0:
+                    fault.count -= 1
+                return fault
+        return None
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "requests": dict(self.requests),
+            "statuses": dict(self.statuses),
+            "total": sum(self.requests.values()),
+            "async_batch_sizes": list(self.async_batch_sizes),
+            "query_sizes": {k: list(v) for k, v in self.query_sizes.items()},
+            "faults_pending": [f.__dict__ for f in self.faults if f.count != 0],
+        }
+
+    def reset(self) -> None:
+        self.scans.clear()
+        self.faults.clear()
+        self.requests.clear()
+        self.statuses.clear()
+        self.async_batch_sizes.clear()
+        for sizes in self.query_sizes.values():
+            sizes.clear()

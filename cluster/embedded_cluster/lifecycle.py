@@ -1,0 +1,189 @@
+"""``up``, ``down`` and ``status`` of the whole embedded cluster.
+
+Full mode is control plane, then the node (``embedded_cluster.node``) and the addons
+(``embedded_cluster.addons``) when those modules exist. The node module is called through
+this small interface (all optional except ``up``/``down``)::
+
+    node.up(paths: RunPaths, config: ClusterConfig, kubeconfigs: dict[str, Path]) -> None
+    node.down(paths: RunPaths) -> None
+    node.status(paths: RunPaths) -> dict[str, bool]
+    node.log_files(paths: RunPaths) -> dict[str, Path]
+    addons.up(paths: RunPaths, config: ClusterConfig, kubeconfigs: dict[str, Path]) -> None
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+
+from embedded_cluster import build, controlplane, pki, processes
+from embedded_cluster.paths import RunPaths, run_paths
+from embedded_cluster.state import ClusterConfig, load_config, new_config, save_config
+
+
+class ClusterError(RuntimeError):
+    """The cluster could not be brought up or down; the message names component and log."""
+
+
+@dataclass
+class UpResult:
+    kubeconfig: Path
+    already_up: bool
+    mode: str
+    seconds: float
+    phases: dict[str, float] = field(default_factory=dict)
+
+
+def _optional(module: str) -> ModuleType | None:
+    name = f"embedded_cluster.{module}"
+    if importlib.util.find_spec(name) is None:
+        return None
+    return importlib.import_module(name)
+
+
+def node_available() -> bool:
+    """True when the node module exists (full mode possible)."""
+    return _optional("node") is not None
+
+
+def _mode_file(paths: RunPaths) -> Path:
+    return paths.root / "mode"
+
+
+def current_mode(paths: RunPaths) -> str | None:
+    try:
+        return _mode_file(paths).read_text().strip() or None
+    except OSError:
+        return None
+
+
+def is_up(paths: RunPaths) -> bool:
+    """Every component of the recorded mode is running."""
+    mode = current_mode(paths)
+    if mode is None:
+        return False
+    if not all(controlplane.status(paths).values()):
+        return False
+    if mode == "full":
+        node = _optional("node")
+        if node is None:
+            return False
+        node_status = getattr(node, "status", None)
+        if node_status is not None and not all(node_status(paths).values()):
+            return False
+    return True
+
+
+def up(*, control_plane_only: bool = False, paths: RunPaths | None = None) -> UpResult:
+    """Bring the cluster up (idempotent) and return where its admin kubeconfig is."""
+    paths = paths or run_paths()
+    started = time.monotonic()
+    want = "control-plane" if control_plane_only or not node_available() else "full"
+    if is_up(paths) and (current_mode(paths) == want or want == "control-plane"):
+        mode = current_mode(paths) or want
+        return UpResult(paths.admin_kubeconfig, True, mode, time.monotonic() - started)
+
+    phases: dict[str, float] = {}
+    t = time.monotonic()
+    binaries = build.ensure_control_plane_binaries()
+    phases["build"] = time.monotonic() - t
+
+    t = time.monotonic()
+    try:
+        config = load_config(paths)
+    except Exception:
+        config = new_config()
+        save_config(paths, config)
+    certs = pki.ensure_pki(paths, config)
+    kubeconfigs = pki.ensure_kubeconfigs(paths, config, certs)
+    phases["pki"] = time.monotonic() - t
+
+    _mode_file(paths).write_text(want + "\n")
+    t = time.monotonic()
+    try:
+        waited = controlplane.start(paths, config, certs, kubeconfigs, binaries)
+    except Exception as exc:
+        raise ClusterError(f"control plane failed: {exc}") from exc
+    phases["control-plane"] = time.monotonic() - t
+    phases.update({f"  wait {k}": v for k, v in waited.items()})
+
+    if want == "full":
+        _full_mode(paths, config, kubeconfigs, phases)
+    return UpResult(paths.admin_kubeconfig, False, want, time.monotonic() - started, phases)
+
+
+def _full_mode(
+    paths: RunPaths, config: ClusterConfig, kubeconfigs: dict[str, Path], phases: dict[str, float]
+) -> None:
+    node = _optional("node")
+    if node is None:
+        raise ClusterError("full mode needs embedded_cluster.node, which is missing")
+    t = time.monotonic()
+    node.up(paths, config, kubeconfigs)
+    phases["node"] = time.monotonic() - t
+    addons = _optional("addons")
+    if addons is not None:
+        t = time.monotonic()
+        addons.up(paths, config, kubeconfigs)
+        phases["addons"] = time.monotonic() - t
+
+
+def _mounts_under(root: Path) -> list[str]:
+    prefix = str(root.resolve()) + "/"
+    found = []
+    with open("/proc/self/mounts") as handle:
+        for line in handle:
+            target = line.split()[1].replace("\\040", " ")
+            if target.startswith(prefix):
+                found.append(target)
+    return found
+
+
+def down(*, paths: RunPaths | None = None) -> list[str]:
+    """Stop everything, remove the run directory; return what was stopped."""
+    paths = paths or run_paths()
+    stopped: list[str] = []
+    node = _optional("node")
+    if node is not None:
+        node.down(paths)
+        stopped.append("node")
+    stopped += controlplane.stop(paths)
+    for pid, name in processes.stray_supervisors(paths).items():
+        processes.stop_pid_group(pid, name)
+        stopped.append(name)
+    if paths.root.exists():
+        mounts = _mounts_under(paths.root)
+        if mounts:
+            raise ClusterError(f"not removing {paths.root}: still mounted: {', '.join(mounts[:5])}")
+        shutil.rmtree(paths.root)
+    return stopped
+
+
+def status(paths: RunPaths | None = None) -> dict[str, bool]:
+    paths = paths or run_paths()
+    result = controlplane.status(paths)
+    node = _optional("node")
+    node_status = getattr(node, "status", None) if node is not None else None
+    if node_status is not None and current_mode(paths) == "full":
+        result.update(node_status(paths))
+    return result
+
+
+def log_files(paths: RunPaths | None = None) -> dict[str, Path]:
+    paths = paths or run_paths()
+    logs = {name: paths.log(name) for name in controlplane.COMPONENTS}
+    node = _optional("node")
+    node_logs = getattr(node, "log_files", None) if node is not None else None
+    if node_logs is not None:
+        logs.update(node_logs(paths))
+    return logs
+
+
+def ensure_config(paths: RunPaths) -> ClusterConfig:
+    """The saved config of a cluster that is up (for other modules and tests)."""
+    return load_config(paths)

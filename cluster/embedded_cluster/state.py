@@ -1,0 +1,107 @@
+"""The cluster's settings, decided once at ``up`` and saved in the run directory.
+
+Every module (control plane, node, addons) reads the same :class:`ClusterConfig`, so addresses
+and ranges are defined in one place.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import subprocess
+from dataclasses import asdict, dataclass
+
+from embedded_cluster.paths import RunPaths
+
+SERVICE_CIDR = "10.96.0.0/16"
+POD_CIDR = "10.244.0.0/16"
+CLUSTER_DOMAIN = "cluster.local"
+NODE_NAME = "airs-node"
+APISERVER_PORT = 6443
+
+
+class ClusterStateError(RuntimeError):
+    """The run directory does not hold a usable cluster state."""
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    """Addresses and ranges of the embedded cluster."""
+
+    node_name: str
+    node_ip: str
+    service_cidr: str = SERVICE_CIDR
+    pod_cidr: str = POD_CIDR
+    cluster_domain: str = CLUSTER_DOMAIN
+    apiserver_port: int = APISERVER_PORT
+
+    @property
+    def api_service_ip(self) -> str:
+        """First address of the service range: the ``kubernetes.default`` Service."""
+        return str(ipaddress.ip_network(self.service_cidr)[1])
+
+    @property
+    def cluster_dns_ip(self) -> str:
+        """The address kubelet hands pods as their DNS server (CoreDNS's Service)."""
+        return str(ipaddress.ip_network(self.service_cidr)[10])
+
+    @property
+    def apiserver_url(self) -> str:
+        """URL the host-side clients (kubectl, tests, Ansible) use."""
+        return f"https://127.0.0.1:{self.apiserver_port}"
+
+    @property
+    def apiserver_node_url(self) -> str:
+        """URL for components that should reach the apiserver on the node address."""
+        return f"https://{self.node_ip}:{self.apiserver_port}"
+
+
+def detect_node_ip() -> str:
+    """The node address: ``AIRS_CLUSTER_NODE_IP`` or the source address of the default route."""
+    forced = os.environ.get("AIRS_CLUSTER_NODE_IP", "").strip()
+    if forced:
+        return str(ipaddress.ip_address(forced))
+    out = subprocess.run(
+        ["ip", "-j", "-4", "route", "show", "default"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    for route in json.loads(out or "[]"):
+        dev = route.get("dev")
+        if route.get("prefsrc"):
+            return str(route["prefsrc"])
+        if dev:
+            return _first_address(dev)
+    # No default route: fall back to the first global address of any interface.
+    return _first_address(None)
+
+
+def _first_address(dev: str | None) -> str:
+    cmd = ["ip", "-j", "-4", "addr", "show", "scope", "global"]
+    if dev:
+        cmd += ["dev", dev]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    for link in json.loads(out or "[]"):
+        for addr in link.get("addr_info", []):
+            if addr.get("family") == "inet":
+                return str(addr["local"])
+    raise ClusterStateError("no global IPv4 address found; set AIRS_CLUSTER_NODE_IP")
+
+
+def new_config() -> ClusterConfig:
+    return ClusterConfig(node_name=NODE_NAME, node_ip=detect_node_ip())
+
+
+def save_config(paths: RunPaths, config: ClusterConfig) -> None:
+    paths.root.mkdir(parents=True, exist_ok=True)
+    paths.state_file.write_text(json.dumps(asdict(config), indent=2) + "\n")
+
+
+def load_config(paths: RunPaths) -> ClusterConfig:
+    try:
+        data = json.loads(paths.state_file.read_text())
+    except FileNotFoundError as exc:
+        raise ClusterStateError(f"no cluster state at {paths.state_file}") from exc
+    return ClusterConfig(**data)

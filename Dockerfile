@@ -1,0 +1,60 @@
+# The AIRS MCP server image (default target) and the AIRS API double (target `double`).
+#
+#   docker build -t airs-mcp-server .                      # python:3.12-slim, dependencies from the index
+#   docker build --build-arg BASE_IMAGE=<local tag> .      # any Debian-like image with python3 + venv
+#
+# Offline builds: when the build context holds a `wheels/` directory (the project's dependencies as
+# wheels for the base image's Python), pip installs from it with --no-index and never touches the
+# network. tests/fixtures/images.py prepares that wheelhouse on the host.
+ARG BASE_IMAGE=python:3.12-slim
+
+FROM ${BASE_IMAGE} AS builder
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PYTHONDONTWRITEBYTECODE=1
+WORKDIR /src
+COPY . /src
+# One helper so the wheelhouse switch lives in one place: offline when /src/wheels exists.
+RUN printf '#!/bin/sh\nif [ -d /src/wheels ]; then exec "$@" --no-index --find-links /src/wheels; else exec "$@"; fi\n' \
+        > /usr/local/bin/pip-maybe-offline \
+ && chmod 0755 /usr/local/bin/pip-maybe-offline \
+ && python3 -m venv /opt/build \
+ && pip-maybe-offline /opt/build/bin/pip wheel --no-deps --wheel-dir /dist /src \
+ && python3 -m venv /opt/venv \
+ && pip-maybe-offline /opt/venv/bin/pip install /dist/*.whl \
+ && /opt/venv/bin/pip uninstall -q -y pip \
+ && find /opt/venv -name '__pycache__' -prune -exec rm -rf {} +
+
+# Venvs are not relocatable, so the double's venv (the server plus the `double` extra) is built
+# at the same path in its own stage.
+FROM builder AS double-builder
+RUN rm -rf /opt/venv \
+ && python3 -m venv /opt/venv \
+ && pip-maybe-offline /opt/venv/bin/pip install "$(ls /dist/*.whl)[double]" \
+ && /opt/venv/bin/pip uninstall -q -y pip \
+ && find /opt/venv -name '__pycache__' -prune -exec rm -rf {} +
+
+# The AIRS API double, for tests and demos only (the cluster tests run it as a pod).
+FROM ${BASE_IMAGE} AS double
+RUN (getent group 1000 || groupadd --gid 1000 app) \
+ && (getent passwd 1000 || useradd --uid 1000 --gid 1000 --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin app)
+COPY --from=double-builder /opt/venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1
+USER 1000:1000
+EXPOSE 8443
+ENTRYPOINT ["airs-api-double"]
+CMD ["--host", "0.0.0.0", "--port", "8443", "--cert-dir", "/tmp/airs-api-double"]
+
+# The MCP server (last stage = default target).
+FROM ${BASE_IMAGE} AS server
+RUN (getent group 1000 || groupadd --gid 1000 app) \
+ && (getent passwd 1000 || useradd --uid 1000 --gid 1000 --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin app)
+COPY --from=builder /opt/venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1
+USER 1000:1000
+EXPOSE 8000
+ENTRYPOINT ["airs-mcp-server"]

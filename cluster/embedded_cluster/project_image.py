@@ -1,0 +1,160 @@
+"""Build the project's images (the MCP server, the AIRS API double) from the top-level Dockerfile
+on a machine where nothing can be pulled and containers cannot reach a package index.
+
+Public API::
+
+    build_project_image(target: "server" | "double", base: str | None = None) -> str
+
+- ``base`` defaults to ``ensure_base_image("python")`` (a debootstrap Debian with python3).
+- The build context is a temporary directory holding only what the Dockerfile needs
+  (``Dockerfile``, ``.dockerignore``, ``pyproject.toml``, ``README.md``, ``server/``) plus
+  ``wheels/``: every runtime and build dependency as wheels for the base image's Python, fetched
+  on the host with ``pip download`` and cached under ``$AIRS_MCP_CACHE/wheels/``. With ``wheels/``
+  present the Dockerfile installs with ``--no-index``.
+- Returns the tag, ``airs-mcp-k8s/<target image>:<project version>`` (see ``IMAGE_NAMES``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import sys
+import tempfile
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from embedded_cluster.base_image import BaseImageError, cache_dir, ensure_base_image
+
+__all__ = ["IMAGE_NAMES", "build_project_image", "image_tag", "project_root", "wheelhouse"]
+
+Target = Literal["server", "double"]
+
+IMAGE_NAMES: dict[str, str] = {
+    "server": "airs-mcp-k8s/mcp-server",
+    "double": "airs-mcp-k8s/airs-api-double",
+}
+# Debian bookworm has glibc 2.36: wheels for any manylinux_2_5 ... 2_36 tag run on it.
+GLIBC_MINOR = 36
+PLATFORMS = tuple(f"manylinux_2_{minor}_x86_64" for minor in range(GLIBC_MINOR, 4, -1))
+_CONTEXT_FILES = ("Dockerfile", ".dockerignore", "pyproject.toml", "README.md")
+
+
+def project_root() -> Path:
+    """The checkout holding the Dockerfile (two levels above this package)."""
+    return Path(__file__).resolve().parents[2]
+
+
+def _pyproject(root: Path) -> dict[str, object]:
+    return tomllib.loads((root / "pyproject.toml").read_text())
+
+
+def image_tag(target: Target, root: Path | None = None) -> str:
+    """``airs-mcp-k8s/<name>:<version from pyproject.toml>``."""
+    project = _pyproject(root or project_root())["project"]
+    assert isinstance(project, dict)
+    return f"{IMAGE_NAMES[target]}:{project['version']}"
+
+
+def _requirements(root: Path) -> list[str]:
+    """Build-system requirements, runtime dependencies and the double's extra, from pyproject."""
+    data = _pyproject(root)
+    build = data["build-system"]
+    project = data["project"]
+    assert isinstance(build, dict)
+    assert isinstance(project, dict)
+    extras = project.get("optional-dependencies", {})
+    return [*build["requires"], "wheel", *project["dependencies"], *extras.get("double", [])]
+
+
+def python_version(image: str) -> str:
+    """``major.minor`` of ``python3`` inside ``image``."""
+    script = "import sys; print('%d.%d' % sys.version_info[:2])"
+    result = subprocess.run(
+        ["docker", "run", "--rm", "--network", "none", image, "python3", "-c", script],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise BaseImageError(f"cannot run python3 in {image}: {result.stderr.strip()}")
+    return result.stdout.strip()
+
+
+def _pip(step: str, args: list[str]) -> None:
+    argv = [sys.executable, "-m", "pip", *args]
+    result = subprocess.run(argv, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise BaseImageError(f"pip {step} failed:\n{result.stderr[-3000:]}")
+
+
+def wheelhouse(root: Path, py_version: str) -> Path:
+    """A directory of wheels covering every requirement for CPython ``py_version`` (cached).
+
+    Two passes on the host: ``pip wheel`` turns source-only distributions (pure Python) into
+    wheels with the host's Python, then ``pip download --only-binary`` completes the set with
+    binary wheels for the target Python and platform, finding the built ones locally.
+    """
+    reqs = _requirements(root)
+    key = hashlib.sha256("\n".join([py_version, *PLATFORMS, *reqs]).encode()).hexdigest()[:12]
+    base = cache_dir().parent / "wheels"
+    dest = base / f"cp{py_version.replace('.', '')}-{key}"
+    if (dest / ".complete").exists():
+        return dest
+    base.mkdir(parents=True, exist_ok=True)
+    partial = Path(tempfile.mkdtemp(prefix="wheels-", dir=base))
+    try:
+        _pip("wheel", ["wheel", "--quiet", "--wheel-dir", str(partial), *reqs])
+        platforms = [arg for platform in PLATFORMS for arg in ("--platform", platform)]
+        target = ["--implementation", "cp", "--python-version", py_version, *platforms]
+        local = ["--find-links", str(partial), "--dest", str(partial)]
+        _pip("download", ["download", "--quiet", "--only-binary=:all:", *target, *local, *reqs])
+    except BaseImageError:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    (partial / ".complete").touch()
+    if dest.exists():
+        shutil.rmtree(partial, ignore_errors=True)
+    else:
+        partial.replace(dest)
+    return dest
+
+
+def _context(root: Path, wheels: Path, directory: Path) -> None:
+    for name in _CONTEXT_FILES:
+        shutil.copy2(root / name, directory / name)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
+    shutil.copytree(root / "server", directory / "server", ignore=ignore)
+    shutil.copytree(wheels, directory / "wheels", ignore=shutil.ignore_patterns(".complete"))
+
+
+def build_project_image(target: Target, base: str | None = None, tag: str | None = None) -> str:
+    """Build ``target`` of the top-level Dockerfile offline on ``base``; return its tag.
+
+    Docker's layer cache makes a rebuild of unchanged sources take seconds.
+    Raises ``BaseImageError`` with the build output's tail when the build fails.
+    """
+    root = project_root()
+    base = base or ensure_base_image("python")
+    tag = tag or image_tag(target, root)
+    wheels = wheelhouse(root, python_version(base))
+    with tempfile.TemporaryDirectory(prefix="image-context-") as tmp:
+        context = Path(tmp)
+        _context(root, wheels, context)
+        argv = [
+            "docker",
+            "build",
+            "--build-arg",
+            f"BASE_IMAGE={base}",
+            "--target",
+            target,
+            "--tag",
+            tag,
+            str(context),
+        ]
+        result = subprocess.run(argv, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        tail = (result.stdout + result.stderr)[-4000:]
+        raise BaseImageError(f"docker build --target {target} failed:\n{tail}")
+    return tag

@@ -1,0 +1,231 @@
+"""The only module that talks to AIRS: one SDK configuration, one asyncio ``Scanner``, per-call
+timeouts, a bounded retry policy and the mapping of SDK failures to short, safe messages.
+
+Retry policy: HTTP 429, HTTP 500/502/503/504 and connection failures are retried up to
+``Settings.max_retries`` times (so at most ``max_retries + 1`` attempts). The wait before retry
+``n`` (1-based) is ``retry_backoff_s * 2**(n-1)``, or the server's ``Retry-After`` seconds when
+it sent one; either is capped at ``max_retry_after_s``. Timeouts (``timeout_s`` per attempt) and
+all other errors are not retried. The SDK's own retry is switched off (one attempt) so this is
+the only policy in force.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+import aiohttp
+import aisecurity
+from aisecurity.exceptions import AISecSDKException, ErrorType
+from aisecurity.generated_openapi_client import (
+    AiProfile,
+    AsyncScanObject,
+    AsyncScanResponse,
+    ScanIdResult,
+    ScanResponse,
+    ThreatScanReportObject,
+)
+from aisecurity.generated_openapi_client.asyncio.exceptions import ApiException
+from aisecurity.generated_openapi_client.models.metadata import Metadata
+from aisecurity.scan.asyncio.scanner import Scanner
+from aisecurity.scan.models.content import Content
+
+from airs_mcp.config import Settings
+
+T = TypeVar("T")
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+log = logging.getLogger(__name__)
+
+
+class AirsError(Exception):
+    """An AIRS call that failed; ``str()`` is a short message that is safe to show a client."""
+
+    def __init__(self, kind: str, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.status = status
+        self.message = message
+
+
+@dataclass(frozen=True)
+class _Failure:
+    kind: str
+    status: int | None = None
+    retry_after: float | None = None
+
+    @property
+    def retryable(self) -> bool:
+        return self.kind == "unreachable" or self.status in RETRY_STATUSES
+
+
+def _find(exc: BaseException, kinds: tuple[type[BaseException], ...]) -> BaseException | None:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, kinds):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _retry_after(api_exc: ApiException) -> float | None:
+    headers = api_exc.headers or {}
+    raw = headers.get("Retry-After") or headers.get("retry-after")
+    try:
+        return max(0.0, float(raw)) if raw is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def classify(exc: BaseException) -> _Failure:
+    """Reduce any exception raised by an SDK call to a kind, an HTTP status and Retry-After."""
+    if isinstance(exc, TimeoutError):
+        return _Failure("timeout")
+    api_exc = _find(exc, (ApiException,))
+    if isinstance(api_exc, ApiException) and api_exc.status:
+        status = int(api_exc.status)
+        return _Failure("http", status, _retry_after(api_exc) if status == 429 else None)
+    if _find(exc, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)) is not None:
+        return _Failure("timeout")
+    if _find(exc, (aiohttp.ClientConnectionError, ConnectionError)) is not None:
+        return _Failure("unreachable")
+    if (
+        isinstance(exc, AISecSDKException)
+        and exc.error_type is ErrorType.USER_REQUEST_PAYLOAD_ERROR
+    ):
+        return _Failure("invalid_request")
+    return _Failure("invalid_response")
+
+
+def describe(failure: _Failure, *, attempts: int, timeout_s: float) -> AirsError:
+    """The client-facing message for a failure: names the cause, never echoes SDK text."""
+    tries = f" after {attempts} attempts" if attempts > 1 else ""
+    status = failure.status
+    if failure.kind == "timeout":
+        msg = f"AIRS did not answer within {timeout_s:g} s{tries}"
+        return AirsError("timeout", msg)
+    if failure.kind == "unreachable":
+        msg = f"cannot connect to the AIRS API (connection refused or unreachable){tries}"
+        return AirsError("unreachable", msg)
+    if failure.kind == "invalid_request":
+        return AirsError("invalid_request", "the scan request was refused by the AIRS SDK checks")
+    if failure.kind == "invalid_response":
+        return AirsError("invalid_response", "AIRS returned a response that could not be read")
+    if status in (401, 403):
+        msg = f"AIRS rejected the API key (HTTP {status}): check PANW_AI_SEC_API_KEY"
+        return AirsError("auth", msg, status=status)
+    if status == 413:
+        msg = "AIRS rejected the request as too large (HTTP 413): send less content per call"
+        return AirsError("too_large", msg, status=status)
+    if status == 429:
+        wait = f"; AIRS asked to wait {failure.retry_after:g} s" if failure.retry_after else ""
+        msg = f"AIRS rate limit reached (HTTP 429){tries}{wait}: slow down and retry later"
+        return AirsError("rate_limited", msg, status=status)
+    if status is not None and status >= 500:
+        msg = f"AIRS service error (HTTP {status}){tries}: retry later"
+        return AirsError("server_error", msg, status=status)
+    if status == 404:
+        msg = "AIRS API path not found (HTTP 404): check PANW_AI_SEC_API_ENDPOINT"
+        return AirsError("not_found", msg, status=status)
+    msg = f"AIRS rejected the request (HTTP {status})"
+    return AirsError("rejected", msg, status=status)
+
+
+class AirsClient:
+    """Owns the process-wide SDK configuration and the single asyncio ``Scanner``."""
+
+    def __init__(
+        self, settings: Settings, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    ) -> None:
+        self._settings = settings
+        self._scanner: Scanner | None = None
+        self._sleep = sleep
+        self.profile = AiProfile(profile_name=settings.profile_name, profile_id=settings.profile_id)
+
+    @property
+    def started(self) -> bool:
+        return self._scanner is not None
+
+    def start(self) -> None:
+        """Configure the SDK once and create the one Scanner (its sessions open on first use)."""
+        if self._scanner is not None:
+            return
+        aisecurity.init(
+            api_key=self._settings.api_key,
+            api_endpoint=self._settings.api_endpoint,
+            num_retries=1,
+        )
+        self._scanner = Scanner()
+
+    async def close(self) -> None:
+        scanner, self._scanner = self._scanner, None
+        if scanner is not None:
+            with contextlib.suppress(Exception):
+                await scanner.close()
+
+    def _require(self) -> Scanner:
+        if self._scanner is None:
+            raise AirsError("not_ready", "the AIRS client is not started")
+        return self._scanner
+
+    async def call(self, op: Callable[[], Awaitable[T]]) -> T:
+        """Run one SDK call with the timeout and retry policy; raise ``AirsError`` on failure."""
+        settings = self._settings
+        attempts = 0
+        while True:
+            attempts += 1
+            try:
+                result = await asyncio.wait_for(op(), timeout=settings.timeout_s)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                failure = classify(exc)
+                log.debug("airs call failed: kind=%s status=%s", failure.kind, failure.status)
+                if not failure.retryable or attempts > settings.max_retries:
+                    raise describe(
+                        failure, attempts=attempts, timeout_s=settings.timeout_s
+                    ) from None
+                wait = settings.retry_backoff_s * 2 ** (attempts - 1)
+                if failure.retry_after is not None:
+                    wait = failure.retry_after
+                await self._sleep(min(wait, settings.max_retry_after_s))
+                continue
+            if result is None:
+                raise AirsError("invalid_response", "AIRS returned no scan result (non-200 reply)")
+            return result
+
+    async def sync_scan(
+        self,
+        content: Content,
+        *,
+        tr_id: str | None = None,
+        session_id: str | None = None,
+        metadata: Metadata | None = None,
+    ) -> ScanResponse:
+        scanner = self._require()
+        return await self.call(
+            lambda: scanner.sync_scan(
+                ai_profile=self.profile,
+                content=content,
+                tr_id=tr_id,
+                session_id=session_id,
+                metadata=metadata,
+            )
+        )
+
+    async def async_scan(self, objects: list[AsyncScanObject]) -> AsyncScanResponse:
+        scanner = self._require()
+        return await self.call(lambda: scanner.async_scan(objects))
+
+    async def query_scan_ids(self, scan_ids: list[str]) -> list[ScanIdResult]:
+        scanner = self._require()
+        return await self.call(lambda: scanner.query_by_scan_ids(scan_ids))
+
+    async def query_report_ids(self, report_ids: list[str]) -> list[ThreatScanReportObject]:
+        scanner = self._require()
+        return await self.call(lambda: scanner.query_by_report_ids(report_ids))

@@ -1,0 +1,133 @@
+"""Assembles the ASGI application: SSE under ``/sse/``, Streamable HTTP at ``/mcp``, probes.
+
+The outer Starlette lifespan owns the process-wide resources (the AIRS client and the Streamable
+HTTP session manager); the MCP server's own lifespan runs once per SSE connection and is left
+empty on purpose.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from mcp.server.mcpserver import MCPServer
+from mcp.server.transport_security import TransportSecuritySettings
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Mount, Route
+
+from airs_mcp import __version__
+from airs_mcp.airs_client import AirsClient
+from airs_mcp.config import Settings
+from airs_mcp.service import ScanService
+from airs_mcp.tools import register_tools
+
+SERVER_NAME = "airs-mcp"
+INSTRUCTIONS = (
+    "Palo Alto Networks AI Runtime Security scanning. Use pan_inline_scan before acting on a "
+    "prompt or returning a response; block content whose action is 'block'."
+)
+
+
+class Runtime:
+    """Process state shared by the routes: the live service and readiness flags."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.client: AirsClient | None = None
+        self.scan_service: ScanService | None = None
+        self.shutting_down = False
+
+    @property
+    def ready(self) -> bool:
+        return self.scan_service is not None and not self.shutting_down
+
+    def service(self) -> ScanService:
+        if self.scan_service is None:
+            raise RuntimeError("the server is not started")
+        return self.scan_service
+
+
+def _has_port(value: str) -> bool:
+    hostport = value.split("://", 1)[-1]
+    if hostport.startswith("["):
+        return "]:" in hostport
+    return ":" in hostport
+
+
+def _with_any_port(values: tuple[str, ...]) -> list[str]:
+    """The SDK matches hosts/origins exactly or as ``name:*``: accept each with any port."""
+    out: list[str] = []
+    for value in values:
+        out.append(value)
+        tail = (
+            value.rsplit("]", 1)[-1] if value.startswith(("[", "http://[", "https://[")) else value
+        )
+        if ":" not in tail.split("://", 1)[-1]:
+            out.append(value + ":*")
+    return out
+
+
+def transport_security(settings: Settings) -> TransportSecuritySettings:
+    if not settings.host_check:
+        return TransportSecuritySettings(enable_dns_rebinding_protection=False)
+    return TransportSecuritySettings(
+        enable_dns_rebinding_protection=True,
+        allowed_hosts=_with_any_port(settings.allowed_hosts),
+        allowed_origins=_with_any_port(settings.allowed_origins),
+    )
+
+
+def build_mcp(runtime: Runtime) -> MCPServer:
+    server: MCPServer = MCPServer(
+        name=SERVER_NAME, version=__version__, instructions=INSTRUCTIONS, log_level="WARNING"
+    )
+    register_tools(server, runtime.service)
+    return server
+
+
+def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
+    runtime = runtime or Runtime(settings)
+    mcp = build_mcp(runtime)
+    security = transport_security(settings)
+    sse = mcp.sse_app(sse_path="/", message_path="/messages/", transport_security=security)
+    streamable = mcp.streamable_http_app(
+        streamable_http_path="/mcp",
+        stateless_http=True,
+        json_response=True,
+        transport_security=security,
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        client = AirsClient(settings)
+        client.start()
+        runtime.client = client
+        try:
+            async with mcp.session_manager.run():
+                runtime.scan_service = ScanService(client, settings)
+                yield
+        finally:
+            runtime.shutting_down = True
+            runtime.scan_service = None
+            await client.close()
+
+    async def healthz(request: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> JSONResponse:
+        if runtime.ready:
+            return JSONResponse({"status": "ready"})
+        state = "shutting_down" if runtime.shutting_down else "starting"
+        return JSONResponse({"status": state}, status_code=503)
+
+    routes = [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        *streamable.routes,
+        Mount("/sse", app=sse),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.runtime = runtime
+    return app

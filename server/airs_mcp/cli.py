@@ -1,0 +1,85 @@
+"""``airs-mcp-server``: parse options, load settings, serve with uvicorn."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import sys
+from pathlib import Path
+
+import uvicorn
+
+from airs_mcp import log
+from airs_mcp.app import Runtime, create_app
+from airs_mcp.config import ConfigError, Settings
+
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+KEEP_ALIVE_S = 75  # longer than a proxy's idle pool timeout would be wiser than uvicorn's 5 s
+
+
+class Server(uvicorn.Server):
+    """uvicorn server that flips readiness on the first exit signal and can report its port."""
+
+    def __init__(self, config: uvicorn.Config, runtime: Runtime, port_file: Path | None) -> None:
+        super().__init__(config)
+        self.runtime = runtime
+        self.port_file = port_file
+
+    def handle_exit(self, sig: int, frame: object) -> None:
+        self.runtime.shutting_down = True
+        super().handle_exit(sig, frame)  # type: ignore[arg-type]
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if self.port_file is not None and self.servers:
+            port = self.servers[0].sockets[0].getsockname()[1]
+            tmp = self.port_file.with_suffix(".tmp")
+            tmp.write_text(str(port))
+            tmp.replace(self.port_file)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    env = os.environ
+    parser = argparse.ArgumentParser(
+        prog="airs-mcp-server",
+        description="MCP server for AIRS scanning (SSE at /sse/, Streamable HTTP at /mcp).",
+    )
+    parser.add_argument("--host", default=env.get("AIRS_MCP_HOST", "0.0.0.0"))  # noqa: S104
+    parser.add_argument("--port", type=int, default=int(env.get("AIRS_MCP_PORT", "8000")))
+    parser.add_argument(
+        "--log-level", choices=LOG_LEVELS, default=env.get("AIRS_MCP_LOG_LEVEL", "info").lower()
+    )
+    parser.add_argument(
+        "--port-file", type=Path, help="write the bound port here once listening (for --port 0)"
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        print(f"airs-mcp-server: configuration error: {exc}", file=sys.stderr)
+        return 2
+    log.configure(args.log_level)
+    runtime = Runtime(settings)
+    app = create_app(settings, runtime)
+    config = uvicorn.Config(
+        app,
+        host=args.host,
+        port=args.port,
+        log_config=None,
+        log_level=args.log_level,
+        access_log=args.log_level == "debug",
+        timeout_keep_alive=KEEP_ALIVE_S,
+        timeout_graceful_shutdown=int(settings.graceful_shutdown_s),
+        lifespan="on",
+    )
+    Server(config, runtime, args.port_file).run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

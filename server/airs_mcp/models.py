@@ -1,0 +1,120 @@
+"""Pydantic models for tool inputs and the small, flat results the tools return."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ToolEventInput(BaseModel):
+    """An MCP tool call to scan: who was called and the raw JSON input/output strings."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ecosystem: str = Field(default="mcp", description="Tool ecosystem or protocol, e.g. 'mcp'.")
+    method: str = Field(default="tools/call", description="Method of the tool event.")
+    server_name: str = Field(description="Name of the MCP server that owns the tool.")
+    tool_invoked: str | None = Field(default=None, description="Name of the tool called.")
+    input: str | None = Field(default=None, description="Raw JSON string sent to the tool.")
+    output: str | None = Field(default=None, description="Raw JSON string the tool returned.")
+
+
+class ScanItem(BaseModel):
+    """One thing to scan. At least one of prompt, response, code_prompt, code_response or
+    tool_event is required; each text field is limited to 2 MiB (UTF-8)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: str | None = Field(default=None, description="User prompt text to scan.")
+    response: str | None = Field(default=None, description="Model response text to scan.")
+    code_prompt: str | None = Field(default=None, description="Code sent to the model.")
+    code_response: str | None = Field(default=None, description="Code the model produced.")
+    context: str | None = Field(
+        default=None, description="Grounding context (not scanned itself; up to 100 MiB)."
+    )
+    tool_event: ToolEventInput | None = Field(default=None, description="A tool call to scan.")
+    tr_id: str | None = Field(
+        default=None, max_length=100, description="Your id to correlate prompt and response."
+    )
+    session_id: str | None = Field(default=None, max_length=100, description="Session id.")
+    app_name: str | None = Field(default=None, description="Calling AI application.")
+    app_user: str | None = Field(default=None, description="End user of the application.")
+    ai_model: str | None = Field(default=None, description="AI model serving the application.")
+
+
+class MaskedText(BaseModel):
+    data: str | None = Field(default=None, description="The text with sensitive data masked.")
+    patterns: list[str] = Field(default_factory=list, description="Data patterns that matched.")
+
+
+class ScanSummary(BaseModel):
+    """A scan verdict. ``action`` is what to do with the content: 'allow' or 'block'."""
+
+    scan_id: str
+    report_id: str = Field(description="Id for pan_get_scan_reports ('R' + scan_id).")
+    category: str = Field(description="'benign' or 'malicious'.")
+    action: str = Field(description="'allow' or 'block'.")
+    tr_id: str | None = None
+    session_id: str | None = None
+    prompt_detected: list[str] = Field(
+        default_factory=list, description="Detections that fired on the prompt side."
+    )
+    response_detected: list[str] = Field(
+        default_factory=list, description="Detections that fired on the response side."
+    )
+    prompt_masked_data: MaskedText | None = None
+    response_masked_data: MaskedText | None = None
+    timeout: bool = Field(default=False, description="A detection service timed out.")
+    error: bool = Field(default=False, description="A detection service failed.")
+    errors: list[str] = Field(
+        default_factory=list, description="Failed detections as 'content_type/feature: status'."
+    )
+
+
+class BatchItemResult(BaseModel):
+    index: int = Field(description="Position of the item in the input list (0-based).")
+    req_id: int | None = Field(default=None, description="req_id sent to AIRS for this item.")
+    scan_id: str | None = Field(default=None, description="Async scan id holding this item.")
+    report_id: str | None = None
+    error: str | None = Field(default=None, description="Why this item was not submitted.")
+
+
+class BatchScanResult(BaseModel):
+    items: list[BatchItemResult] = Field(description="One entry per input item, in input order.")
+    submitted: int = Field(description="Items accepted by AIRS.")
+    failed: int = Field(description="Items with an error.")
+    requests: int = Field(description="Async scan requests sent.")
+
+
+class ScanResultEntry(BaseModel):
+    scan_id: str
+    req_id: int | None = None
+    status: Literal["pending", "complete", "not_found", "error"]
+    result: ScanSummary | None = Field(default=None, description="Present when complete.")
+    error: str | None = None
+
+
+class ScanResultsOutput(BaseModel):
+    results: list[ScanResultEntry] = Field(description="Entries in the order of the input ids.")
+
+
+class Detection(BaseModel):
+    data_type: str | None = Field(default=None, description="'prompt' or 'response'.")
+    detection_service: str | None = None
+    verdict: str | None = None
+    action: str | None = None
+    details: dict[str, Any] | None = Field(default=None, description="Service-specific report.")
+
+
+class ReportEntry(BaseModel):
+    report_id: str
+    scan_id: str | None = None
+    req_id: int | None = None
+    status: Literal["found", "not_found", "error"]
+    detections: list[Detection] = Field(default_factory=list)
+    error: str | None = None
+
+
+class ScanReportsOutput(BaseModel):
+    reports: list[ReportEntry] = Field(description="Entries in the order of the input ids.")

@@ -1,0 +1,177 @@
+"""The four MCP tools: thin wrappers over ``ScanService`` with error mapping and one log line."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
+
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp_types import ToolAnnotations
+from pydantic import Field
+
+from airs_mcp import log
+from airs_mcp.airs_client import AirsError
+from airs_mcp.convert import InputProblem
+from airs_mcp.models import (
+    BatchScanResult,
+    ScanItem,
+    ScanReportsOutput,
+    ScanResultsOutput,
+    ScanSummary,
+    ToolEventInput,
+)
+from airs_mcp.service import ScanService
+
+T = TypeVar("T")
+READ_ONLY = ToolAnnotations(readOnlyHint=True, openWorldHint=True, idempotentHint=True)
+
+
+async def run_logged(
+    tool: str, work: Callable[[], Awaitable[T]], fields: Callable[[T], dict[str, Any]]
+) -> T:
+    """Run a tool body; map failures to ``ToolError``; log one line either way."""
+    started = time.perf_counter()
+    outcome, extra = "ok", {}
+    try:
+        result = await work()
+        extra = fields(result)
+        return result
+    except InputProblem as exc:
+        outcome, extra = "invalid_input", {}
+        raise ToolError(str(exc)) from None
+    except AirsError as exc:
+        outcome, extra = "airs_error", {"error_kind": exc.kind, "http_status": exc.status}
+        raise ToolError(exc.message) from None
+    except ToolError:
+        outcome = "invalid_input"
+        raise
+    except Exception:
+        outcome = "internal_error"
+        raise
+    finally:
+        log.tool_call(tool, (time.perf_counter() - started) * 1000, outcome, **extra)
+
+
+def _summary_fields(result: ScanSummary) -> dict[str, Any]:
+    return {
+        "action": result.action,
+        "category": result.category,
+        "scan_ids": [result.scan_id],
+        "detections": sorted(set(result.prompt_detected) | set(result.response_detected)),
+    }
+
+
+def _batch_fields(result: BatchScanResult) -> dict[str, Any]:
+    scan_ids = sorted({i.scan_id for i in result.items if i.scan_id})
+    return {
+        "items": len(result.items),
+        "failed": result.failed,
+        "requests": result.requests,
+        "scan_ids": scan_ids,
+    }
+
+
+def register_tools(server: MCPServer, service: Callable[[], ScanService]) -> None:
+    """Register the four tools on ``server``; ``service()`` returns the live ScanService."""
+
+    @server.tool(
+        name="pan_inline_scan",
+        title="AIRS inline scan",
+        annotations=READ_ONLY,
+    )
+    async def pan_inline_scan(
+        prompt: Annotated[str | None, Field(description="User prompt text to scan.")] = None,
+        response: Annotated[str | None, Field(description="Model response text to scan.")] = None,
+        code_prompt: Annotated[str | None, Field(description="Code sent to a model.")] = None,
+        code_response: Annotated[str | None, Field(description="Code a model produced.")] = None,
+        context: Annotated[
+            str | None, Field(description="Grounding context for the response (up to 100 MiB).")
+        ] = None,
+        tool_event: Annotated[
+            ToolEventInput | None, Field(description="An MCP tool call (input/output) to scan.")
+        ] = None,
+        tr_id: Annotated[
+            str | None, Field(max_length=100, description="Id correlating prompt and response.")
+        ] = None,
+        session_id: Annotated[str | None, Field(max_length=100, description="Session id.")] = None,
+        app_name: Annotated[str | None, Field(description="Calling AI application.")] = None,
+        app_user: Annotated[str | None, Field(description="End user of the application.")] = None,
+        ai_model: Annotated[str | None, Field(description="AI model in use.")] = None,
+    ) -> ScanSummary:
+        """Scan a prompt and/or response synchronously with AIRS and return the verdict.
+
+        Give at least one of prompt, response, code_prompt, code_response or tool_event (each
+        text field at most 2 MiB). The result says what to do (action 'allow' or 'block'),
+        which detections fired on each side, and masked text when sensitive data was found.
+        """
+        item = ScanItem(
+            prompt=prompt,
+            response=response,
+            code_prompt=code_prompt,
+            code_response=code_response,
+            context=context,
+            tool_event=tool_event,
+            tr_id=tr_id,
+            session_id=session_id,
+            app_name=app_name,
+            app_user=app_user,
+            ai_model=ai_model,
+        )
+        return await run_logged("pan_inline_scan", lambda: service().inline(item), _summary_fields)
+
+    @server.tool(name="pan_batch_scan", title="AIRS batch (async) scan", annotations=READ_ONLY)
+    async def pan_batch_scan(
+        items: Annotated[
+            list[ScanItem],
+            Field(description="Things to scan, each shaped like pan_inline_scan's arguments."),
+        ],
+    ) -> BatchScanResult:
+        """Submit many scans to AIRS asynchronously (at most 1,000 items per call by default).
+
+        Items are sent in requests of at most 5 items and 5 MB, several at a time. Returns one
+        entry per input item, in input order: its req_id, scan_id and report_id, or its own
+        error. Fetch verdicts later with pan_get_scan_results (scan ids) or
+        pan_get_scan_reports (report ids).
+        """
+        return await run_logged("pan_batch_scan", lambda: service().batch(items), _batch_fields)
+
+    @server.tool(name="pan_get_scan_results", title="AIRS scan results", annotations=READ_ONLY)
+    async def pan_get_scan_results(
+        scan_ids: Annotated[list[str], Field(description="Scan ids (UUIDs) to look up.")],
+    ) -> ScanResultsOutput:
+        """Look up scan results by scan id (duplicates are removed; queried 5 at a time).
+
+        Returns entries in input order, one per scanned item (an async scan id covers every
+        item of its request): status 'pending' or 'complete' (with the verdict), or
+        'not_found'.
+        """
+        return await run_logged(
+            "pan_get_scan_results",
+            lambda: service().results(scan_ids),
+            lambda r: {
+                "scan_ids": sorted({e.scan_id for e in r.results}),
+                "entries": len(r.results),
+            },
+        )
+
+    @server.tool(name="pan_get_scan_reports", title="AIRS threat reports", annotations=READ_ONLY)
+    async def pan_get_scan_reports(
+        report_ids: Annotated[
+            list[str], Field(description="Report ids ('R' followed by the scan id).")
+        ],
+    ) -> ScanReportsOutput:
+        """Fetch detailed threat reports by report id (duplicates removed; 5 per request).
+
+        Returns entries in input order with each detection service's verdict, action and
+        details, or status 'not_found' (also while the scan is still pending).
+        """
+        return await run_logged(
+            "pan_get_scan_reports",
+            lambda: service().reports(report_ids),
+            lambda r: {
+                "scan_ids": sorted({e.scan_id for e in r.reports if e.scan_id}),
+                "entries": len(r.reports),
+            },
+        )

@@ -93,6 +93,7 @@ COMPONENTS: dict[str, Component] = {
                     ("main", "bridge"),
                     ("main", "loopback"),
                     ("ipam", "host-local"),
+                    ("meta", "firewall"),
                     ("meta", "portmap"),
                 )
             },
@@ -112,11 +113,6 @@ COMPONENTS: dict[str, Component] = {
                 "controller": "go.universe.tf/metallb/controller",
                 "speaker": "go.universe.tf/metallb/speaker",
             },
-        ),
-        Component(
-            name="crictl",
-            version="v1.34.0",
-            binaries={"crictl": "sigs.k8s.io/cri-tools/cmd/crictl"},
         ),
         Component(name="kind", version="v0.33.0", binaries={"kind": "sigs.k8s.io/kind"}),
     )

@@ -98,6 +98,12 @@ def start(
     if proc.stderr is not None:
         proc.stderr.close()
     paths.pid(name).write_text(f"{proc.pid}\n")
+    # Until the child has exec'd, /proc shows the parent's command line: wait for ours.
+    deadline = time.monotonic() + 10
+    while not _is_our_supervisor(proc.pid, name):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise ProcessError(f"{name}: supervisor did not start, see {log}")
+        time.sleep(0.01)
     return proc.pid
 
 

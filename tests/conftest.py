@@ -7,3 +7,11 @@ from tests.fixtures.cluster import (  # noqa: F401 - fixtures are found by name
     embedded_control_plane,
     embedded_control_plane_session,
 )
+from tests.fixtures.processes import (  # noqa: F401 - fixtures and the report hook by name
+    airs_double,
+    airs_double_session,
+    mcp_server,
+    pytest_runtest_makereport,
+    start_mcp_server,
+    start_mcp_server_module,
+)

@@ -57,13 +57,16 @@ def _cmd_logs(args: argparse.Namespace) -> int:
 
 
 def _cmd_build(args: argparse.Namespace) -> int:
-    names = args.component or [c for c, _ in build.CONTROL_PLANE_BINARIES]
-    for name in dict.fromkeys(names):
-        if not args.times:
-            build.ensure_component(name)
-        version = build.component(name).version
-        for binary, seconds in build.build_times(name).items():
-            print(f"{name} {version} {binary}: {seconds:.0f} s")
+    if args.times:
+        for name, comp in build.COMPONENTS.items():
+            for binary, seconds in build.build_times(name).items():
+                print(f"{name} {comp.version} {binary}: {seconds:.0f} s")
+        return 0
+    if not args.component:
+        lifecycle.prebuild(control_plane_only=args.control_plane_only)
+        return 0
+    for name in dict.fromkeys(args.component):
+        build.ensure_component(name)
     return 0
 
 
@@ -84,8 +87,11 @@ def parser() -> argparse.ArgumentParser:
     logs = sub.add_parser("logs", help="list log files, or print one component's log")
     logs.add_argument("component", nargs="?")
     logs.set_defaults(func=_cmd_logs)
-    b = sub.add_parser("build", help="build components (default: the control plane's)")
+    b = sub.add_parser("build", help="build what `up` needs (or the named components), cached")
     b.add_argument("component", nargs="*", help=f"any of: {', '.join(build.COMPONENTS)}")
+    b.add_argument(
+        "--control-plane-only", action="store_true", help="only what the control plane needs"
+    )
     b.add_argument("--times", action="store_true", help="only print recorded build times")
     b.set_defaults(func=_cmd_build)
     return p

@@ -8,6 +8,7 @@ this small interface (all optional except ``up``/``down``)::
     node.down(paths: RunPaths) -> None
     node.status(paths: RunPaths) -> dict[str, bool]
     node.log_files(paths: RunPaths) -> dict[str, Path]
+    node.prebuild() -> None          # build/cache binaries and images without starting anything
     addons.up(paths: RunPaths, config: ClusterConfig, kubeconfigs: dict[str, Path]) -> None
 """
 
@@ -60,6 +61,18 @@ def current_mode(paths: RunPaths) -> str | None:
         return _mode_file(paths).read_text().strip() or None
     except OSError:
         return None
+
+
+def prebuild(*, control_plane_only: bool = False) -> None:
+    """Build (or find cached) everything ``up`` needs, without starting anything.
+
+    Run before the tests so cold builds do not count against a test's timeout.
+    """
+    build.ensure_control_plane_binaries()
+    node = None if control_plane_only else _optional("node")
+    node_prebuild = getattr(node, "prebuild", None) if node is not None else None
+    if node_prebuild is not None:
+        node_prebuild()
 
 
 def is_up(paths: RunPaths) -> bool:

@@ -39,7 +39,7 @@ TOXIC_RE = re.compile(
     r"\bi\s+will\s+(kill|hurt)\s+you\b|\byou\s+worthless\s+idiot\b", re.IGNORECASE
 )
 MALICIOUS_CODE_RE = re.compile(
-    r"rm\s+-rf\s+/(\s|$)|eval\(\s*base64|powershell\s+-enc\b|curl\s+[^|\n]*\|\s*(ba)?sh\b",
+    r"rm\s+-rf\s+/(?![\w.])|eval\(\s*base64|powershell\s+-enc\b|curl\s+[^|\n]*\|\s*(ba)?sh\b",
     re.IGNORECASE,
 )
 

@@ -1,0 +1,93 @@
+"""Settings.from_env: every variable validated, errors name the variable, never the key."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from airs_mcp.config import LOCAL_HOSTS, ConfigError, Settings
+
+SECRET = "placeholder-secret-value-123"
+BASE = {"PANW_AI_SEC_API_KEY": SECRET, "PANW_AI_PROFILE_NAME": "p1"}
+
+
+def test_minimal_settings_have_safe_defaults() -> None:
+    settings = Settings.from_env(BASE)
+    assert settings.profile_name == "p1"
+    assert settings.profile_id is None
+    assert settings.api_endpoint is None
+    assert settings.allowed_hosts == LOCAL_HOSTS
+    assert settings.host_check is True
+    assert settings.timeout_s == 30.0
+    assert settings.max_retries == 2
+    assert settings.max_batch_items == 1000
+    assert SECRET not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({"PANW_AI_PROFILE_NAME": "p"}, "PANW_AI_SEC_API_KEY"),
+        ({"PANW_AI_SEC_API_KEY": SECRET}, "PANW_AI_PROFILE_NAME"),
+        ({**BASE, "PANW_AI_PROFILE_NAME": "x" * 101}, "PANW_AI_PROFILE_NAME"),
+        ({**BASE, "PANW_AI_PROFILE_ID": "not-a-uuid"}, "PANW_AI_PROFILE_ID"),
+        (
+            {**BASE, "PANW_AI_SEC_API_ENDPOINT": "http://insecure.example"},
+            "PANW_AI_SEC_API_ENDPOINT",
+        ),
+        ({**BASE, "AIRS_MCP_TIMEOUT_SECONDS": "soon"}, "AIRS_MCP_TIMEOUT_SECONDS"),
+        ({**BASE, "AIRS_MCP_TIMEOUT_SECONDS": "0"}, "AIRS_MCP_TIMEOUT_SECONDS"),
+        ({**BASE, "AIRS_MCP_MAX_RETRIES": "11"}, "AIRS_MCP_MAX_RETRIES"),
+        ({**BASE, "AIRS_MCP_BATCH_CONCURRENCY": "0"}, "AIRS_MCP_BATCH_CONCURRENCY"),
+        ({**BASE, "AIRS_MCP_MAX_BATCH_ITEMS": "-1"}, "AIRS_MCP_MAX_BATCH_ITEMS"),
+        (
+            {**BASE, "AIRS_MCP_ALLOWED_HOSTS": "a.example,http://b.example"},
+            "AIRS_MCP_ALLOWED_HOSTS",
+        ),
+        ({**BASE, "AIRS_MCP_ALLOWED_ORIGINS": "b.example"}, "AIRS_MCP_ALLOWED_ORIGINS"),
+    ],
+)
+def test_bad_settings_name_the_variable(env: dict[str, str], variable: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env(env)
+    assert caught.value.variable == variable
+    assert variable in str(caught.value)
+    assert SECRET not in str(caught.value)
+
+
+def test_profile_id_alone_is_enough() -> None:
+    pid = "1b6a1c3e-2d4f-4a5b-9c8d-7e6f5a4b3c2d"
+    settings = Settings.from_env({"PANW_AI_SEC_API_KEY": SECRET, "PANW_AI_PROFILE_ID": pid})
+    assert settings.profile_id == pid
+    assert settings.profile_name is None
+
+
+def test_allowed_hosts_keep_localhost_and_derive_origins() -> None:
+    settings = Settings.from_env({**BASE, "AIRS_MCP_ALLOWED_HOSTS": "mcp.example, 10.0.0.5:80"})
+    assert settings.allowed_hosts == (*LOCAL_HOSTS, "mcp.example", "10.0.0.5:80")
+    assert "http://mcp.example" in settings.allowed_origins
+    assert "https://10.0.0.5:80" in settings.allowed_origins
+
+
+def test_star_disables_the_host_check() -> None:
+    settings = Settings.from_env({**BASE, "AIRS_MCP_ALLOWED_HOSTS": "*"})
+    assert settings.host_check is False
+
+
+def test_cli_config_error_is_one_line_exit_2_without_the_key() -> None:
+    env = {"PANW_AI_SEC_API_KEY": SECRET, "PATH": "/usr/bin:/bin"}
+    done = subprocess.run(
+        [sys.executable, "-c", "import sys; from airs_mcp.cli import main; sys.exit(main([]))"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert "PANW_AI_PROFILE_NAME" in lines[0]
+    assert "Traceback" not in done.stderr
+    assert SECRET not in done.stderr + done.stdout

@@ -24,7 +24,13 @@ from types import ModuleType
 
 from embedded_cluster import build, controlplane, pki, processes
 from embedded_cluster.paths import RunPaths, run_paths
-from embedded_cluster.state import ClusterConfig, load_config, new_config, save_config
+from embedded_cluster.state import (
+    ClusterConfig,
+    ClusterStateError,
+    load_config,
+    new_config,
+    save_config,
+)
 
 
 class ClusterError(RuntimeError):
@@ -107,11 +113,7 @@ def up(*, control_plane_only: bool = False, paths: RunPaths | None = None) -> Up
     phases["build"] = time.monotonic() - t
 
     t = time.monotonic()
-    try:
-        config = load_config(paths)
-    except Exception:
-        config = new_config()
-        save_config(paths, config)
+    config = _settle_config(paths)
     certs = pki.ensure_pki(paths, config)
     kubeconfigs = pki.ensure_kubeconfigs(paths, config, certs)
     phases["pki"] = time.monotonic() - t
@@ -128,6 +130,22 @@ def up(*, control_plane_only: bool = False, paths: RunPaths | None = None) -> Up
     if want == "full":
         _full_mode(paths, config, kubeconfigs, phases)
     return UpResult(paths.admin_kubeconfig, False, want, time.monotonic() - started, phases)
+
+
+def _settle_config(paths: RunPaths) -> ClusterConfig:
+    """The saved config while components run; else a fresh one (stale PKI is then dropped)."""
+    fresh = new_config()
+    try:
+        saved = load_config(paths)
+    except ClusterStateError:
+        saved = None
+    if saved is not None and (saved == fresh or any(controlplane.status(paths).values())):
+        return saved
+    if saved is not None:  # addresses changed while nothing ran: certificates must follow
+        shutil.rmtree(paths.pki, ignore_errors=True)
+        shutil.rmtree(paths.kubeconfigs, ignore_errors=True)
+    save_config(paths, fresh)
+    return fresh
 
 
 def _full_mode(

@@ -6,6 +6,8 @@ and ranges are defined in one place.
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import ipaddress
 import json
 import os
@@ -58,10 +60,18 @@ class ClusterConfig:
 
 
 def detect_node_ip() -> str:
-    """The node address: ``AIRS_CLUSTER_NODE_IP`` or the source address of the default route."""
+    """The node address.
+
+    ``AIRS_CLUSTER_NODE_IP`` when set; otherwise the address the node module puts on the node's
+    own bridge (``network.NODE_ADDRESS``), so pods reach the apiserver there; otherwise the
+    source address of the default route.
+    """
     forced = os.environ.get("AIRS_CLUSTER_NODE_IP", "").strip()
     if forced:
         return str(ipaddress.ip_address(forced))
+    if importlib.util.find_spec("embedded_cluster.network") is not None:
+        network = importlib.import_module("embedded_cluster.network")
+        return str(network.NODE_ADDRESS)
     out = subprocess.run(
         ["ip", "-j", "-4", "route", "show", "default"],
         check=True,
@@ -104,4 +114,9 @@ def load_config(paths: RunPaths) -> ClusterConfig:
         data = json.loads(paths.state_file.read_text())
     except FileNotFoundError as exc:
         raise ClusterStateError(f"no cluster state at {paths.state_file}") from exc
-    return ClusterConfig(**data)
+    except ValueError as exc:
+        raise ClusterStateError(f"unreadable cluster state {paths.state_file}: {exc}") from exc
+    try:
+        return ClusterConfig(**data)
+    except TypeError as exc:
+        raise ClusterStateError(f"outdated cluster state {paths.state_file}: {exc}") from exc

@@ -155,12 +155,18 @@ def _full_mode(
     if node is None:
         raise ClusterError("full mode needs embedded_cluster.node, which is missing")
     t = time.monotonic()
-    node.up(paths, config, kubeconfigs)
+    try:
+        node.up(paths, config, kubeconfigs)
+    except Exception as exc:
+        raise ClusterError(f"node failed: {exc}") from exc
     phases["node"] = time.monotonic() - t
     addons = _optional("addons")
     if addons is not None:
         t = time.monotonic()
-        addons.up(paths, config, kubeconfigs)
+        try:
+            addons.up(paths, config, kubeconfigs)
+        except Exception as exc:
+            raise ClusterError(f"addons failed: {exc}") from exc
         phases["addons"] = time.monotonic() - t
 
 

@@ -7,6 +7,11 @@ from tests.fixtures.cluster import (  # noqa: F401 - fixtures are found by name
     embedded_control_plane,
     embedded_control_plane_session,
 )
+from tests.fixtures.images import (  # noqa: F401 - fixtures are found by name
+    double_image,
+    python_base_image,
+    server_image,
+)
 from tests.fixtures.processes import (  # noqa: F401 - fixtures and the report hook by name
     airs_double,
     airs_double_session,
@@ -14,4 +19,9 @@ from tests.fixtures.processes import (  # noqa: F401 - fixtures and the report h
     pytest_runtest_makereport,
     start_mcp_server,
     start_mcp_server_module,
+)
+from tests.fixtures.traefik import (  # noqa: F401 - fixtures are found by name
+    mcp_replicas,
+    traefik_plain,
+    traefik_sticky,
 )

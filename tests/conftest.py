@@ -6,6 +6,7 @@ from tests.fixtures.cluster import (  # noqa: F401 - fixtures are found by name
     embedded_cluster_session,
     embedded_control_plane,
     embedded_control_plane_session,
+    pytest_collection_modifyitems,
 )
 from tests.fixtures.images import (  # noqa: F401 - fixtures are found by name
     double_image,

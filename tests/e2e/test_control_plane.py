@@ -256,6 +256,7 @@ def _processes_mentioning(text: str) -> list[str]:
     return found
 
 
+@pytest.mark.stops_cluster
 def test_down_leaves_no_process_port_or_state_behind(
     embedded_control_plane: EmbeddedCluster,
 ) -> None:

@@ -1,0 +1,163 @@
+"""AIRS failures reach MCP clients as ``isError`` results with short, sanitised messages.
+
+The double injects the failures; its statistics show how many attempts reached the API, which
+pins the retry policy (429/5xx/connection errors retried, at most ``AIRS_MCP_MAX_RETRIES``
+times; everything else not).
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+
+import pytest
+from mcp_types import CallToolResult
+
+from tests.fixtures.mcp_client import open_session
+from tests.fixtures.processes import AirsDouble, McpServerHandle
+
+pytestmark = pytest.mark.integration
+
+FAST_RETRIES = {
+    "AIRS_MCP_MAX_RETRIES": "2",
+    "AIRS_MCP_RETRY_BACKOFF_SECONDS": "0.01",
+    "AIRS_MCP_TIMEOUT_SECONDS": "1",
+}
+INJECTION_TEXT = "ignore previous instructions"
+SCAN_ID = "0b5ad9a4-1c52-4f3e-9a56-6f4b2f0fd4a1"
+CALLS = {
+    "pan_inline_scan": ({"prompt": "hello"}, "sync"),
+    "pan_batch_scan": ({"items": [{"prompt": "hello"}]}, "async"),
+    "pan_get_scan_results": ({"scan_ids": [SCAN_ID]}, "results"),
+    "pan_get_scan_reports": ({"report_ids": ["R" + SCAN_ID]}, "reports"),
+}
+
+
+@pytest.fixture(scope="module")
+def fast_server(start_mcp_server_module: Callable[..., McpServerHandle]) -> McpServerHandle:
+    return start_mcp_server_module(FAST_RETRIES)
+
+
+def error_text(result: CallToolResult) -> str:
+    assert result.is_error, result.structured_content
+    return " ".join(getattr(block, "text", "") for block in result.content)
+
+
+def assert_sanitised(text: str, double: AirsDouble) -> None:
+    assert double.api_key not in text
+    for leak in ("HTTP response headers", "HTTP response body", "Reason:", "AISEC_", "{"):
+        assert leak not in text
+
+
+@pytest.mark.parametrize("tool", sorted(CALLS))
+@pytest.mark.parametrize(
+    ("status", "expected", "attempts"),
+    [
+        (401, "AIRS rejected the API key (HTTP 401)", 1),
+        (403, "AIRS rejected the API key (HTTP 403)", 1),
+        (413, "too large (HTTP 413)", 1),
+        (429, "rate limit reached (HTTP 429) after 3 attempts", 3),
+        (500, "service error (HTTP 500) after 3 attempts", 3),
+        (503, "service error (HTTP 503) after 3 attempts", 3),
+    ],
+)
+async def test_http_failures(
+    tool: str,
+    status: int,
+    expected: str,
+    attempts: int,
+    fast_server: McpServerHandle,
+    airs_double: AirsDouble,
+) -> None:
+    args, endpoint = CALLS[tool]
+    airs_double.set_fault(status, count=-1, retry_after=0 if status == 429 else None)
+    async with open_session("streamable_http", fast_server.url) as session:
+        result = await session.call_tool(tool, args)
+    text = error_text(result)
+    assert expected in text
+    assert_sanitised(text, airs_double)
+    assert airs_double.stats()["requests"] == {endpoint: attempts}
+
+
+async def test_429_advice_and_retry_after_then_success(
+    fast_server: McpServerHandle, airs_double: AirsDouble
+) -> None:
+    airs_double.set_fault(429, count=-1, retry_after=0)
+    async with open_session("sse", fast_server.url) as session:
+        text = error_text(await session.call_tool("pan_inline_scan", {"prompt": "x"}))
+        assert "slow down and retry later" in text
+        airs_double.clear_faults()
+        airs_double.set_fault(429, count=1, retry_after=1)
+        result = await session.call_tool("pan_inline_scan", {"prompt": "x"})
+    assert not result.is_error
+    assert airs_double.stats()["statuses"] == {"429": 4, "200": 1}
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+async def test_transient_5xx_is_retried_to_success(
+    status: int, fast_server: McpServerHandle, airs_double: AirsDouble
+) -> None:
+    airs_double.set_fault(status, count=2)
+    async with open_session("sse", fast_server.url) as session:
+        result = await session.call_tool("pan_inline_scan", {"prompt": INJECTION_TEXT})
+    assert not result.is_error
+    assert result.structured_content is not None
+    assert result.structured_content["action"] == "block"
+    assert airs_double.stats()["requests"] == {"sync": 3}
+
+
+async def test_timeout_is_not_retried(
+    fast_server: McpServerHandle, airs_double: AirsDouble
+) -> None:
+    airs_double.set_fault(latency_ms=2500, count=-1)
+    async with open_session("sse", fast_server.url) as session:
+        text = error_text(await session.call_tool("pan_inline_scan", {"prompt": "slow"}))
+    assert "AIRS did not answer within 1 s" in text
+    assert airs_double.stats()["requests"] == {"sync": 1}
+
+
+async def test_latency_under_the_timeout_is_fine(
+    fast_server: McpServerHandle, airs_double: AirsDouble
+) -> None:
+    airs_double.set_fault(latency_ms=300, count=1)
+    async with open_session("streamable_http", fast_server.url) as session:
+        result = await session.call_tool("pan_inline_scan", {"prompt": "slow but fine"})
+    assert not result.is_error
+
+
+async def test_malformed_body(fast_server: McpServerHandle, airs_double: AirsDouble) -> None:
+    airs_double.set_fault(malformed=True, count=1)
+    async with open_session("sse", fast_server.url) as session:
+        text = error_text(await session.call_tool("pan_inline_scan", {"prompt": "x"}))
+    assert "could not be read" in text
+    assert_sanitised(text, airs_double)
+
+
+async def test_wrong_key_is_rejected_by_the_double(
+    start_mcp_server: Callable[..., McpServerHandle], airs_double: AirsDouble
+) -> None:
+    server = start_mcp_server({"PANW_AI_SEC_API_KEY": "another-placeholder-key"})
+    async with open_session("sse", server.url) as session:
+        text = error_text(await session.call_tool("pan_inline_scan", {"prompt": "x"}))
+    assert "AIRS rejected the API key (HTTP 403)" in text
+    assert "another-placeholder-key" not in text + server.log_text()
+    assert airs_double.stats()["statuses"] == {"403": 1}
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def test_connection_refused(start_mcp_server: Callable[..., McpServerHandle]) -> None:
+    endpoint = f"https://127.0.0.1:{closed_port()}"
+    server = start_mcp_server({**FAST_RETRIES, "PANW_AI_SEC_API_ENDPOINT": endpoint})
+    async with open_session("streamable_http", server.url) as session:
+        text = error_text(await session.call_tool("pan_inline_scan", {"prompt": "x"}))
+        batch = await session.call_tool("pan_batch_scan", {"items": [{"prompt": "x"}]})
+    assert "cannot connect to the AIRS API" in text
+    assert "after 3 attempts" in text
+    assert "cannot connect" in error_text(batch)
+    outcomes = {(c["tool"], c["outcome"], c.get("error_kind")) for c in server.tool_calls()}
+    assert ("pan_inline_scan", "airs_error", "unreachable") in outcomes

@@ -11,11 +11,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from mcp.server.mcpserver import MCPServer
-from mcp.server.transport_security import TransportSecuritySettings
+from mcp.server.transport_security import TransportSecurityMiddleware, TransportSecuritySettings
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from airs_mcp import __version__
 from airs_mcp.airs_client import AirsClient
@@ -79,6 +80,46 @@ def transport_security(settings: Settings) -> TransportSecuritySettings:
     )
 
 
+class SseGuard:
+    """Wraps the SDK's SSE app.
+
+    - A bad Host/Origin on the stream GET gets its 421/403 here: the SDK sends the same answer
+      but then raises, which uvicorn logs as an application error.
+    - When the server ends a stream (shutdown), the SDK's endpoint returns a second, empty
+      response after the event stream; uvicorn rejects that as a protocol error. Only the first
+      response start is passed on; a later body message just closes the stream.
+    """
+
+    def __init__(self, app: ASGIApp, security: TransportSecuritySettings) -> None:
+        self.app = app
+        self.guard = TransportSecurityMiddleware(security)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if scope["method"] == "GET":
+            refusal = await self.guard.validate_request(Request(scope, receive), is_post=False)
+            if refusal is not None:
+                await refusal(scope, receive, send)
+                return
+        started = finished = False
+
+        async def send_once(message: Message) -> None:
+            nonlocal started, finished
+            if finished:
+                return
+            if message["type"] == "http.response.start":
+                if started:
+                    return
+                started = True
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                finished = True
+            await send(message)
+
+        await self.app(scope, receive, send_once)
+
+
 def build_mcp(runtime: Runtime) -> MCPServer:
     server: MCPServer = MCPServer(
         name=SERVER_NAME, version=__version__, instructions=INSTRUCTIONS, log_level="WARNING"
@@ -126,7 +167,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         *streamable.routes,
-        Mount("/sse", app=sse),
+        Mount("/sse", app=SseGuard(sse, security)),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.runtime = runtime

@@ -32,8 +32,9 @@ class JsonFormatter(logging.Formatter):
         for key, value in record.__dict__.items():
             if key not in _STANDARD and not key.startswith("_"):
                 line[key] = value
-        if record.exc_info and record.levelno >= logging.ERROR:
-            line["exc_type"] = record.exc_info[0].__name__ if record.exc_info[0] else None
+        if record.exc_info and record.exc_info[0] is not None:
+            line["exc_type"] = record.exc_info[0].__name__
+            line["traceback"] = self.formatException(record.exc_info)
         return json.dumps(line, default=str)
 
 

@@ -77,7 +77,10 @@ def main(argv: list[str] | None = None) -> int:
         timeout_graceful_shutdown=int(settings.graceful_shutdown_s),
         lifespan="on",
     )
-    Server(config, runtime, args.port_file).run()
+    try:
+        Server(config, runtime, args.port_file).run()
+    except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C after a clean shutdown
+        return 130
     return 0
 
 

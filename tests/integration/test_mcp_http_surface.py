@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import time
 from collections.abc import Callable
 
 import httpx
@@ -130,12 +129,9 @@ def test_sigterm_closes_open_streams_cleanly(
         lines = stream.iter_lines()
         assert next(lines) == "event: endpoint"
         assert next(lines).startswith("data: /sse/messages/")
-        started = time.monotonic()
         server.process.proc.send_signal(signal.SIGTERM)
         rest = list(lines)  # returns once the server has closed the stream
         assert server.process.proc.wait(timeout=15) in (0, -signal.SIGTERM)
-        elapsed = time.monotonic() - started
-    assert elapsed < 10, elapsed
     assert all(line.startswith(": ping") or not line for line in rest), rest
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{server.url}/readyz")
@@ -143,3 +139,18 @@ def test_sigterm_closes_open_streams_cleanly(
     assert "Shutting down" in log
     assert "Application shutdown complete" in log
     assert "Exception" not in log
+
+
+@pytest.mark.slow
+def test_sse_keepalive_comes_within_15_seconds(mcp_server: McpServerHandle) -> None:
+    # a read timeout of 16 s fails the test if the stream stays silent for longer
+    quiet_limit = httpx.Timeout(5, read=16)
+    with (
+        httpx.Client(timeout=quiet_limit) as client,
+        client.stream("GET", mcp_server.sse_url) as stream,
+    ):
+        lines = stream.iter_lines()
+        assert next(lines) == "event: endpoint"
+        assert next(lines).startswith("data: ")
+        assert next(lines) == ""
+        assert next(lines).startswith(": ping")

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from airs_mcp.app import create_app, transport_security
+from airs_mcp.app import Runtime, create_app, transport_security
 from airs_mcp.config import Settings
+from starlette.testclient import TestClient
 
 BASE = {"PANW_AI_SEC_API_KEY": "placeholder", "PANW_AI_PROFILE_NAME": "p"}
 
@@ -33,3 +34,17 @@ def test_routes() -> None:
     app = create_app(Settings.from_env(BASE))
     paths = {getattr(route, "path", None) for route in app.routes}
     assert {"/healthz", "/readyz", "/mcp", "/sse"} <= paths
+
+
+def test_readiness_follows_the_lifespan() -> None:
+    runtime = Runtime(Settings.from_env(BASE))
+    app = create_app(runtime.settings, runtime)
+    with TestClient(app) as client:  # runs the lifespan; no AIRS call is made
+        assert client.get("/readyz").json() == {"status": "ready"}
+        runtime.shutting_down = True  # what the first SIGTERM does
+        response = client.get("/readyz")
+        assert response.status_code == 503
+        assert response.json() == {"status": "shutting_down"}
+        assert client.get("/healthz").status_code == 200
+    fresh = Runtime(runtime.settings)
+    assert not fresh.ready

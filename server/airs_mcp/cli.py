@@ -15,7 +15,9 @@ from airs_mcp.app import Runtime, create_app
 from airs_mcp.config import ConfigError, Settings
 
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
-KEEP_ALIVE_S = 75  # longer than a proxy's idle pool timeout would be wiser than uvicorn's 5 s
+# Idle keep-alive kept longer than a proxy's idle-connection timeout (Traefik: 90 s), so the
+# proxy, not uvicorn, closes idle connections and never reuses one that uvicorn just closed.
+KEEP_ALIVE_S = 120
 
 
 class Server(uvicorn.Server):

@@ -161,3 +161,25 @@ async def test_connection_refused(start_mcp_server: Callable[..., McpServerHandl
     assert "cannot connect" in error_text(batch)
     outcomes = {(c["tool"], c["outcome"], c.get("error_kind")) for c in server.tool_calls()}
     assert ("pan_inline_scan", "airs_error", "unreachable") in outcomes
+
+
+async def test_a_failed_query_group_only_marks_its_own_ids(
+    fast_server: McpServerHandle, airs_double: AirsDouble
+) -> None:
+    items = [{"prompt": f"p{i}"} for i in range(30)]  # 6 async scans -> 6 scan ids
+    async with open_session("sse", fast_server.url) as session:
+        batch = await session.call_tool("pan_batch_scan", {"items": items})
+        assert batch.structured_content is not None
+        scan_ids = list(dict.fromkeys(e["scan_id"] for e in batch.structured_content["items"]))
+        assert len(scan_ids) == 6
+        airs_double.set_fault(403, count=1, path="/v1/scan/results")
+        result = await session.call_tool("pan_get_scan_results", {"scan_ids": scan_ids})
+    assert result.structured_content is not None
+    entries = result.structured_content["results"]
+    failed = [e["scan_id"] for e in entries if e["status"] == "error"]
+    assert failed in (scan_ids[:5], scan_ids[5:])
+    assert all("HTTP 403" in e["error"] for e in entries if e["status"] == "error")
+    answered = [e for e in entries if e["status"] != "error"]
+    assert {e["status"] for e in answered} == {"pending"}
+    assert len(answered) == 5 * (6 - len(failed))
+    assert airs_double.stats()["requests"]["results"] == 2

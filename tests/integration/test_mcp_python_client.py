@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import anyio
 import pytest
 from mcp_types import CallToolResult
 
@@ -244,3 +245,25 @@ async def test_tool_calls_are_logged_without_content_or_key(
     log = mcp_server.log_text()
     assert "unique-prompt-text-4471" not in log
     assert airs_double.api_key not in log
+
+
+async def test_concurrent_sessions_share_one_scanner(
+    mcp_server: McpServerHandle, airs_double: AirsDouble
+) -> None:
+    async def one(n: int) -> tuple[int, str]:
+        transport = TRANSPORTS[n % 2]
+        prompt = INJECTION if n % 3 == 0 else f"harmless question number {n}"
+        async with open_session(transport, mcp_server.url) as session:
+            result = structured(await session.call_tool("pan_inline_scan", {"prompt": prompt}))
+        return n, result["action"]
+
+    async with anyio.create_task_group() as group:
+        outcomes: list[tuple[int, str]] = []
+
+        async def run(n: int) -> None:
+            outcomes.append(await one(n))
+
+        for n in range(24):
+            group.start_soon(run, n)
+    assert sorted(outcomes) == [(n, "block" if n % 3 == 0 else "allow") for n in range(24)]
+    assert airs_double.stats()["requests"] == {"sync": 24}

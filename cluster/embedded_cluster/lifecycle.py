@@ -32,6 +32,9 @@ from embedded_cluster.state import (
     save_config,
 )
 
+NODE_KUBERNETES_BINARIES = ("kubelet", "kube-proxy")
+NODE_COMPONENTS = ("cni-plugins", "coredns", "metrics-server", "metallb")
+
 
 class ClusterError(RuntimeError):
     """The cluster could not be brought up or down; the message names component and log."""
@@ -76,9 +79,17 @@ def prebuild(*, control_plane_only: bool = False) -> None:
     """
     build.ensure_control_plane_binaries()
     node = None if control_plane_only else _optional("node")
-    node_prebuild = getattr(node, "prebuild", None) if node is not None else None
+    if node is None:
+        return
+    node_prebuild = getattr(node, "prebuild", None)
     if node_prebuild is not None:
         node_prebuild()
+        return
+    # Without a node hook: the Go programs the node and its images are made of.
+    for binary in NODE_KUBERNETES_BINARIES:
+        build.ensure_binary("kubernetes", binary)
+    for name in NODE_COMPONENTS:
+        build.ensure_component(name)
 
 
 def is_up(paths: RunPaths) -> bool:

@@ -35,5 +35,7 @@ Admin routes (no key, for tests): ``POST /_double/faults`` with an object or a l
 ``count`` API requests whose path starts with ``path`` (``count: -1`` = until cleared);
 ``DELETE /_double/faults``; ``GET /_double/stats`` (request counts per endpoint, response
 statuses, async batch sizes, ids per query); ``POST /_double/reset``; ``POST /_double/config``
-``{"pending_polls": n}``; ``GET /_double/health``.
+``{"pending_polls": n}``; ``GET /_double/health``; ``GET /_double/ca.pem`` (the CA, for clients
+that reach the double before they can trust it, e.g. from another pod). ``--ca-cert``/``--ca-key``
+sign the server certificate with an existing CA instead of a fresh one.
 """

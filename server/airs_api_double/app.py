@@ -57,8 +57,9 @@ def payload_hash(key: str, body: bytes) -> str:
 class DoubleApp:
     """Holds the API key and the state; builds the Starlette application."""
 
-    def __init__(self, api_key: str, *, pending_polls: int = 1) -> None:
+    def __init__(self, api_key: str, *, pending_polls: int = 1, ca_pem: bytes = b"") -> None:
         self.api_key = api_key
+        self.ca_pem = ca_pem
         self.state = DoubleState(pending_polls=pending_polls)
 
     # --- the common request pipeline ------------------------------------------------------
@@ -228,6 +229,9 @@ class DoubleApp:
     async def health(self, request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
+    async def ca(self, request: Request) -> Response:
+        return Response(self.ca_pem, media_type="application/x-pem-file")
+
     def build(self) -> Starlette:
         async def http_error(request: Request, exc: Exception) -> Response:
             status = exc.status_code if isinstance(exc, HTTPException) else 500
@@ -251,5 +255,6 @@ class DoubleApp:
             Route("/_double/reset", self.reset, methods=["POST"]),
             Route("/_double/config", self.config, methods=["POST"]),
             Route("/_double/health", self.health, methods=["GET"]),
+            Route("/_double/ca.pem", self.ca, methods=["GET"]),
         ]
         return Starlette(routes=routes, exception_handlers={404: http_error, 405: http_error})

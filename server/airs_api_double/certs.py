@@ -45,12 +45,11 @@ def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
     )
 
 
-def create_certificates(cert_dir: Path, extra_sans: tuple[str, ...] = ()) -> CertPaths:
-    """Write a fresh ``ca.pem``, ``server.pem`` and ``server-key.pem`` into ``cert_dir``."""
-    cert_dir.mkdir(parents=True, exist_ok=True)
+def new_ca(
+    validity: dt.timedelta = dt.timedelta(days=30),
+) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    """A fresh self-signed CA certificate and its key."""
     now = dt.datetime.now(dt.UTC)
-    validity = dt.timedelta(days=30)
-
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = _name("airs-api-double test CA")
     ca_cert = (
@@ -81,7 +80,28 @@ def create_certificates(cert_dir: Path, extra_sans: tuple[str, ...] = ()) -> Cer
         )
         .sign(ca_key, hashes.SHA256())
     )
+    return ca_cert, ca_key
 
+
+def load_ca(cert_file: Path, key_file: Path) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    """An existing CA (PEM certificate and unencrypted EC private key)."""
+    cert = x509.load_pem_x509_certificate(cert_file.read_bytes())
+    key = serialization.load_pem_private_key(key_file.read_bytes(), password=None)
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise ValueError("the CA key must be an EC private key")
+    return cert, key
+
+
+def create_certificates(
+    cert_dir: Path,
+    extra_sans: tuple[str, ...] = (),
+    ca: tuple[x509.Certificate, ec.EllipticCurvePrivateKey] | None = None,
+) -> CertPaths:
+    """Write ``ca.pem``, ``server.pem`` and ``server-key.pem`` into ``cert_dir``: a server
+    certificate signed by ``ca`` (a fresh CA when not given)."""
+    cert_dir.mkdir(parents=True, exist_ok=True)
+    now = dt.datetime.now(dt.UTC)
+    ca_cert, ca_key = ca or new_ca()
     sans: list[str] = []
     for value in (*DEFAULT_SANS, *extra_sans):
         if value and value not in sans:
@@ -90,11 +110,11 @@ def create_certificates(cert_dir: Path, extra_sans: tuple[str, ...] = ()) -> Cer
     server_cert = (
         x509.CertificateBuilder()
         .subject_name(_name(sans[0]))
-        .issuer_name(ca_name)
+        .issuer_name(ca_cert.subject)
         .public_key(server_key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + validity)
+        .not_valid_after(min(now + dt.timedelta(days=30), ca_cert.not_valid_after_utc))
         .add_extension(x509.SubjectAlternativeName([_san_entry(s) for s in sans]), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)

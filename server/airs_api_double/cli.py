@@ -11,7 +11,7 @@ from pathlib import Path
 import uvicorn
 
 from airs_api_double.app import DoubleApp
-from airs_api_double.certs import create_certificates
+from airs_api_double.certs import create_certificates, load_ca
 
 DEFAULT_API_KEY = "double-test-key"
 KEY_ENV = "AIRS_DOUBLE_API_KEY"
@@ -32,6 +32,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--san", action="append", default=[], help="extra DNS name or IP for the server cert"
     )
+    parser.add_argument(
+        "--ca-cert", type=Path, help="sign with this CA (PEM) instead of a fresh one"
+    )
+    parser.add_argument("--ca-key", type=Path, help="the --ca-cert's EC private key (PEM)")
     parser.add_argument(
         "--pending-polls",
         type=int,
@@ -62,8 +66,12 @@ class PortReportingServer(uvicorn.Server):
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     api_key = args.api_key or os.environ.get(KEY_ENV) or DEFAULT_API_KEY
-    paths = create_certificates(args.cert_dir, tuple(args.san))
-    app = DoubleApp(api_key, pending_polls=args.pending_polls).build()
+    if (args.ca_cert is None) != (args.ca_key is None):
+        print("airs-api-double: --ca-cert and --ca-key go together", file=sys.stderr)
+        return 2
+    ca = load_ca(args.ca_cert, args.ca_key) if args.ca_cert else None
+    paths = create_certificates(args.cert_dir, tuple(args.san), ca)
+    app = DoubleApp(api_key, pending_polls=args.pending_polls, ca_pem=paths.ca.read_bytes()).build()
     config = uvicorn.Config(
         app,
         host=args.host,

@@ -5,16 +5,21 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import ssl
 import subprocess
 import sys
 import textwrap
 import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from airs_api_double.certs import new_ca
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
-from tests.fixtures.processes import AirsDouble, server_env
+from tests.fixtures.processes import AirsDouble, server_env, start_airs_double
 
 pytestmark = pytest.mark.integration
 
@@ -191,3 +196,31 @@ def test_faults_are_counted_and_expire(airs_double: AirsDouble) -> None:
     assert first.headers["retry-after"] == "9"
     assert airs_double.stats()["statuses"] == {"429": 2, "200": 1}
     assert airs_double.stats()["faults_pending"] == []
+
+
+def test_signs_with_a_given_ca_and_serves_it(tmp_path: Path) -> None:
+    ca_cert, ca_key = new_ca()
+    cert_file, key_file = tmp_path / "given-ca.pem", tmp_path / "given-ca-key.pem"
+    cert_file.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        ca_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    double = start_airs_double(
+        tmp_path / "double",
+        sans=("airs-api-double.aisecurity.svc",),
+        args=("--ca-cert", str(cert_file), "--ca-key", str(key_file)),
+    )
+    try:
+        trust = ssl.create_default_context(cafile=str(cert_file))
+        served = httpx.get(f"{double.url}/_double/ca.pem", verify=trust)
+        assert served.content == cert_file.read_bytes()
+        server_cert = x509.load_pem_x509_certificate((double.cert_dir / "server.pem").read_bytes())
+        assert server_cert.issuer == ca_cert.subject
+        names = server_cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        assert "airs-api-double.aisecurity.svc" in names.get_values_for_type(x509.DNSName)
+    finally:
+        double.stop()

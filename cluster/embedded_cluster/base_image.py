@@ -33,7 +33,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 
-__all__ = ["BaseImageError", "ensure_base_image", "image_exists"]
+__all__ = ["BaseImageError", "ensure_base_image", "file_lock", "image_exists"]
 
 Kind = Literal["debian", "python"]
 
@@ -120,7 +120,8 @@ def host_debian_mirror(sources_dir: Path = Path("/etc/apt")) -> str | None:
 
 
 @contextmanager
-def _locked(path: Path) -> Iterator[None]:
+def file_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``path`` (created if missing) for the ``with`` block."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
@@ -222,7 +223,7 @@ def ensure_base_image(kind: Kind, packages: Sequence[str] = ()) -> str:
         return tag
     directory = cache_dir()
     tarball = directory / f"base-{kind}-{SUITE}-{_key(pkgs)}.tar.gz"
-    with _locked(directory / f".base-{kind}-{_key(pkgs)}.lock"):
+    with file_lock(directory / f".base-{kind}-{_key(pkgs)}.lock"):
         if image_exists(tag):
             return tag
         if not tarball.is_file():

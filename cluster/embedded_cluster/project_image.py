@@ -25,7 +25,7 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from embedded_cluster.base_image import BaseImageError, cache_dir, ensure_base_image
+from embedded_cluster.base_image import BaseImageError, cache_dir, ensure_base_image, file_lock
 
 __all__ = ["IMAGE_NAMES", "build_project_image", "image_tag", "project_root", "wheelhouse"]
 
@@ -103,20 +103,21 @@ def wheelhouse(root: Path, py_version: str) -> Path:
     if (dest / ".complete").exists():
         return dest
     base.mkdir(parents=True, exist_ok=True)
-    partial = Path(tempfile.mkdtemp(prefix="wheels-", dir=base))
-    try:
-        _pip("wheel", ["wheel", "--quiet", "--wheel-dir", str(partial), *reqs])
-        platforms = [arg for platform in PLATFORMS for arg in ("--platform", platform)]
-        target = ["--implementation", "cp", "--python-version", py_version, *platforms]
-        local = ["--find-links", str(partial), "--dest", str(partial)]
-        _pip("download", ["download", "--quiet", "--only-binary=:all:", *target, *local, *reqs])
-    except BaseImageError:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
-    (partial / ".complete").touch()
-    if dest.exists():
-        shutil.rmtree(partial, ignore_errors=True)
-    else:
+    with file_lock(base / f".{dest.name}.lock"):
+        if (dest / ".complete").exists():
+            return dest
+        shutil.rmtree(dest, ignore_errors=True)  # an interrupted earlier attempt
+        partial = Path(tempfile.mkdtemp(prefix="wheels-", dir=base))
+        try:
+            _pip("wheel", ["wheel", "--quiet", "--wheel-dir", str(partial), *reqs])
+            platforms = [arg for platform in PLATFORMS for arg in ("--platform", platform)]
+            target = ["--implementation", "cp", "--python-version", py_version, *platforms]
+            local = ["--find-links", str(partial), "--dest", str(partial)]
+            _pip("download", ["download", "--quiet", "--only-binary=:all:", *target, *local, *reqs])
+        except BaseImageError:
+            shutil.rmtree(partial, ignore_errors=True)
+            raise
+        (partial / ".complete").touch()
         partial.replace(dest)
     return dest
 

@@ -1,0 +1,72 @@
+"""Pure parts of the image builders: cache keys, mirror discovery, the wheelhouse's inputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from embedded_cluster import base_image, project_image
+
+
+def test_tag_is_keyed_by_package_set_not_order() -> None:
+    one = base_image.image_tag("python", ["curl", "jq"])
+    two = base_image.image_tag("python", ["jq", "curl", "jq"])
+    assert one == two
+    assert one.startswith("airs-mcp-k8s/base-python:bookworm-")
+    assert base_image.image_tag("python") != one
+    assert base_image.image_tag("debian") != base_image.image_tag("python")
+
+
+def test_kind_packages_are_always_included() -> None:
+    assert base_image.image_tag("python", ["python3"]) == base_image.image_tag("python")
+
+
+def test_unknown_kind_is_rejected() -> None:
+    with pytest.raises(ValueError, match="unknown base image kind"):
+        base_image.image_tag("alpine")  # type: ignore[arg-type]
+
+
+def test_cache_dir_follows_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("AIRS_MCP_CACHE", str(tmp_path))
+    assert base_image.cache_dir() == tmp_path / "images"
+
+
+def test_mirror_from_deb822_sources(tmp_path: Path) -> None:
+    (tmp_path / "sources.list.d").mkdir()
+    (tmp_path / "sources.list.d" / "debian.sources").write_text(
+        "Types: deb\nURIs: http://mirror.invalid/debian-security\nSuites: bookworm-security\n\n"
+        "Types: deb\nURIs: http://mirror.invalid/debian\nSuites: bookworm\n"
+    )
+    assert base_image.host_debian_mirror(tmp_path) == "http://mirror.invalid/debian"
+
+
+def test_mirror_from_one_line_sources(tmp_path: Path) -> None:
+    (tmp_path / "sources.list").write_text(
+        "# comment\ndeb [arch=amd64] http://mirror.invalid/debian/ bookworm main\n"
+    )
+    assert base_image.host_debian_mirror(tmp_path) == "http://mirror.invalid/debian/"
+
+
+def test_no_mirror_lets_debootstrap_choose(tmp_path: Path) -> None:
+    (tmp_path / "sources.list.d").mkdir()
+    (tmp_path / "sources.list.d" / "other.list.disabled").write_text(
+        "deb http://x.invalid/debian b m\n"
+    )
+    assert base_image.host_debian_mirror(tmp_path) is None
+
+
+def test_wheelhouse_covers_build_runtime_and_double_requirements() -> None:
+    reqs = project_image._requirements(project_image.project_root())
+    names = {req.split(">")[0].split("=")[0].split("<")[0].split("[")[0] for req in reqs}
+    assert {"setuptools", "wheel", "mcp", "pan-aisecurity", "uvicorn", "cryptography"} <= names
+
+
+def test_platforms_cover_every_manylinux_up_to_bookworm_glibc() -> None:
+    assert project_image.PLATFORMS[0] == "manylinux_2_36_x86_64"
+    assert "manylinux_2_17_x86_64" in project_image.PLATFORMS
+    assert project_image.PLATFORMS[-1] == "manylinux_2_5_x86_64"
+
+
+def test_project_image_tags() -> None:
+    assert project_image.image_tag("server").startswith("airs-mcp-k8s/mcp-server:")
+    assert project_image.image_tag("double").startswith("airs-mcp-k8s/airs-api-double:")

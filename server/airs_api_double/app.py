@@ -142,7 +142,7 @@ class DoubleApp:
             raise RequestError(400, "body must be a non-empty array of scan objects")
         if len(objects) > validation.MAX_ASYNC_OBJECTS:
             raise RequestError(400, f"at most {validation.MAX_ASYNC_OBJECTS} scan objects")
-        checked = []
+        checked: list[tuple[int, dict[str, Any], dict[str, Any]]] = []
         seen: set[int] = set()
         for obj in objects:
             if not isinstance(obj, dict):
@@ -151,9 +151,11 @@ class DoubleApp:
             if not isinstance(req_id, int) or isinstance(req_id, bool) or req_id in seen:
                 raise RequestError(400, "req_id must be a unique integer")
             seen.add(req_id)
-            checked.append(
-                (req_id, obj.get("scan_req"), validation.check_scan_request(obj.get("scan_req")))
-            )
+            scan_req = obj.get("scan_req")
+            if not isinstance(scan_req, dict):
+                raise RequestError(400, "scan_req must be a JSON object")
+            item = validation.check_scan_request(scan_req)
+            checked.append((req_id, scan_req, item))
         self.state.async_batch_sizes.append(len(objects))
         scan_id = str(uuid.uuid4())
         for req_id, scan_req, item in checked:

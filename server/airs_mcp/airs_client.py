@@ -19,18 +19,18 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 import aiohttp
-import aisecurity
+from aisecurity.configuration import global_configuration
 from aisecurity.exceptions import AISecSDKException, ErrorType
-from aisecurity.generated_openapi_client import (
-    AiProfile,
-    AsyncScanObject,
-    AsyncScanResponse,
-    ScanIdResult,
-    ScanResponse,
+from aisecurity.generated_openapi_client.asyncio.exceptions import ApiException
+from aisecurity.generated_openapi_client.models.ai_profile import AiProfile
+from aisecurity.generated_openapi_client.models.async_scan_object import AsyncScanObject
+from aisecurity.generated_openapi_client.models.async_scan_response import AsyncScanResponse
+from aisecurity.generated_openapi_client.models.metadata import Metadata
+from aisecurity.generated_openapi_client.models.scan_id_result import ScanIdResult
+from aisecurity.generated_openapi_client.models.scan_response import ScanResponse
+from aisecurity.generated_openapi_client.models.threat_scan_report_object import (
     ThreatScanReportObject,
 )
-from aisecurity.generated_openapi_client.asyncio.exceptions import ApiException
-from aisecurity.generated_openapi_client.models.metadata import Metadata
 from aisecurity.scan.asyncio.scanner import Scanner
 from aisecurity.scan.models.content import Content
 
@@ -155,7 +155,7 @@ class AirsClient:
         """Configure the SDK once and create the one Scanner (its sessions open on first use)."""
         if self._scanner is not None:
             return
-        aisecurity.init(
+        global_configuration.init(  # what ``aisecurity.init`` is bound to
             api_key=self._settings.api_key,
             api_endpoint=self._settings.api_endpoint,
             num_retries=1,

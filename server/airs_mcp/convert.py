@@ -5,16 +5,18 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from aisecurity.generated_openapi_client import (
-    AiProfile,
-    AsyncScanObject,
-    ScanIdResult,
-    ScanRequest,
+from aisecurity.generated_openapi_client.models.ai_profile import AiProfile
+from aisecurity.generated_openapi_client.models.async_scan_object import AsyncScanObject
+from aisecurity.generated_openapi_client.models.metadata import Metadata
+from aisecurity.generated_openapi_client.models.scan_id_result import ScanIdResult
+from aisecurity.generated_openapi_client.models.scan_request import ScanRequest
+from aisecurity.generated_openapi_client.models.scan_request_contents_inner import (
     ScanRequestContentsInner,
-    ScanResponse,
+)
+from aisecurity.generated_openapi_client.models.scan_response import ScanResponse
+from aisecurity.generated_openapi_client.models.threat_scan_report_object import (
     ThreatScanReportObject,
 )
-from aisecurity.generated_openapi_client.models.metadata import Metadata
 from aisecurity.generated_openapi_client.models.tool_event import ToolEvent
 from aisecurity.generated_openapi_client.models.tool_event_metadata import ToolEventMetadata
 from aisecurity.scan.models.content import Content

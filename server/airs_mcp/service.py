@@ -10,6 +10,8 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
+from aisecurity.generated_openapi_client.models.async_scan_object import AsyncScanObject
+
 from airs_mcp import batching, convert
 from airs_mcp.airs_client import AirsClient, AirsError
 from airs_mcp.config import Settings
@@ -80,7 +82,7 @@ class ScanService:
     async def batch(self, items: list[ScanItem]) -> BatchScanResult:
         self._check_count(len(items), "items")
         results = [BatchItemResult(index=i) for i in range(len(items))]
-        ready: list[tuple[int, object, int]] = []
+        ready: list[tuple[int, AsyncScanObject, int]] = []
         for index, raw in enumerate(items):
             try:
                 item = convert.check_item(raw)
@@ -100,7 +102,7 @@ class ScanService:
         async def send(chunk: list[int]) -> AirsError | None:
             members = [ready[p] for p in chunk]
             try:
-                response = await self.client.async_scan([obj for _, obj, _ in members])  # type: ignore[misc]
+                response = await self.client.async_scan([obj for _, obj, _ in members])
             except AirsError as exc:
                 for index, _, _ in members:
                     results[index].error = exc.message

@@ -25,7 +25,7 @@ from airs_mcp.models import (
 from airs_mcp.service import ScanService
 
 T = TypeVar("T")
-READ_ONLY = ToolAnnotations(readOnlyHint=True, openWorldHint=True, idempotentHint=True)
+READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=True, idempotent_hint=True)
 
 
 async def run_logged(

@@ -12,7 +12,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -26,6 +26,7 @@ ASYNC_PATH = "/v1/scan/async/request"
 RESULTS_PATH = "/v1/scan/results"
 REPORTS_PATH = "/v1/scan/reports"
 
+CLIENT_GONE = 499  # recorded in the statistics when the client disconnected before the answer
 Handler = Callable[[Request, bytes], Awaitable[Any]]
 
 ERROR_TEXT = {
@@ -76,7 +77,13 @@ class DoubleApp:
 
     def endpoint(self, name: str, handler: Handler, max_body: int | None = None):
         async def run(request: Request) -> Response:
-            response = await self._pipeline(name, handler, max_body, request)
+            self.state.in_flight += 1
+            try:
+                response = await self._pipeline(name, handler, max_body, request)
+            except ClientDisconnect:  # the caller gave up (e.g. its timeout) before we answered
+                response = Response(status_code=CLIENT_GONE)
+            finally:
+                self.state.in_flight -= 1
             self.state.statuses[str(response.status_code)] += 1
             return response
 

@@ -47,6 +47,7 @@ class StoredScan:
 @dataclass
 class DoubleState:
     pending_polls: int = 1
+    in_flight: int = 0
     scans: dict[str, list[StoredScan]] = field(default_factory=dict)
     faults: list[Fault] = field(default_factory=list)
     requests: Counter[str] = field(default_factory=Counter)
@@ -69,6 +70,7 @@ class DoubleState:
             "requests": dict(self.requests),
             "statuses": dict(self.statuses),
             "total": sum(self.requests.values()),
+            "in_flight": self.in_flight,
             "async_batch_sizes": list(self.async_batch_sizes),
             "query_sizes": {k: list(v) for k, v in self.query_sizes.items()},
             "faults_pending": [f.__dict__ for f in self.faults if f.count != 0],

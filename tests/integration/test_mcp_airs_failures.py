@@ -114,6 +114,8 @@ async def test_timeout_is_not_retried(
         text = error_text(await session.call_tool("pan_inline_scan", {"prompt": "slow"}))
     assert "AIRS did not answer within 1 s" in text
     assert airs_double.stats()["requests"] == {"sync": 1}
+    airs_double.wait_idle()
+    assert airs_double.stats()["statuses"] == {"499": 1}  # the server hung up, not the double
 
 
 async def test_latency_under_the_timeout_is_fine(

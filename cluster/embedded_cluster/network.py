@@ -126,8 +126,11 @@ def teardown() -> list[str]:
         _ip("netns", "del", CLIENT_NETNS)  # takes the client end of the veth pair with it
         removed.append(f"netns {CLIENT_NETNS}")
     for dev in (CLIENT_VETH_HOST, BRIDGE):
+        # The host end of the veth pair vanishes with the namespace, possibly a moment later.
         if link_exists(dev):
-            _ip("link", "del", dev)
+            _ip("link", "del", dev, check=False)
+            if link_exists(dev):
+                raise NetworkError(f"could not remove link {dev}")
             removed.append(f"link {dev}")
     return removed
 

@@ -14,10 +14,13 @@ this small interface (all optional except ``up``/``down``)::
 
 from __future__ import annotations
 
+import fcntl
 import importlib
 import importlib.util
 import shutil
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -109,9 +112,30 @@ def is_up(paths: RunPaths) -> bool:
     return True
 
 
+@contextmanager
+def _exclusive(paths: RunPaths) -> Iterator[None]:
+    """One ``up``/``down`` at a time per run directory (the lock file lives beside it)."""
+    paths.root.parent.mkdir(parents=True, exist_ok=True)
+    lock = paths.root.parent / f".{paths.root.name}.lock"
+    with open(lock, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def up(*, control_plane_only: bool = False, paths: RunPaths | None = None) -> UpResult:
-    """Bring the cluster up (idempotent) and return where its admin kubeconfig is."""
+    """Bring the cluster up (idempotent) and return where its admin kubeconfig is.
+
+    Concurrent callers (two test sessions, a shell) wait for each other.
+    """
     paths = paths or run_paths()
+    with _exclusive(paths):
+        return _up(control_plane_only, paths)
+
+
+def _up(control_plane_only: bool, paths: RunPaths) -> UpResult:
     started = time.monotonic()
     want = "control-plane" if control_plane_only or not node_available() else "full"
     if is_up(paths) and (current_mode(paths) == want or want == "control-plane"):
@@ -195,6 +219,11 @@ def _mounts_under(root: Path) -> list[str]:
 def down(*, paths: RunPaths | None = None) -> list[str]:
     """Stop everything, remove the run directory; return what was stopped."""
     paths = paths or run_paths()
+    with _exclusive(paths):
+        return _down(paths)
+
+
+def _down(paths: RunPaths) -> list[str]:
     stopped: list[str] = []
     node = _optional("node")
     if node is not None:

@@ -48,6 +48,8 @@ class Component:
 
     name: str
     version: str
+    # The upstream Go module the wrapper's go.mod pins at ``version``.
+    module: str
     # binary name -> Go package path (relative "." means the wrapper module's own main package)
     binaries: Mapping[str, str]
     gomod: str = ""
@@ -80,13 +82,20 @@ COMPONENTS: dict[str, Component] = {
         Component(
             name="kubernetes",
             version=KUBERNETES_VERSION,
+            module="k8s.io/kubernetes",
             binaries={b: f"k8s.io/kubernetes/cmd/{b}" for b in _K8S_BINARIES},
             ldflags=_kubernetes_ldflags(KUBERNETES_VERSION),
         ),
-        Component(name="etcd", version="v3.6.16", binaries={"etcd": "."}),
+        Component(
+            name="etcd",
+            version="v3.6.16",
+            module="go.etcd.io/etcd/server/v3",
+            binaries={"etcd": "."},
+        ),
         Component(
             name="cni-plugins",
             version="v1.9.0",
+            module="github.com/containernetworking/plugins",
             binaries={
                 b: f"github.com/containernetworking/plugins/plugins/{kind}/{b}"
                 for kind, b in (
@@ -99,22 +108,32 @@ COMPONENTS: dict[str, Component] = {
             },
         ),
         Component(
-            name="coredns", version="v1.12.1", binaries={"coredns": "github.com/coredns/coredns"}
+            name="coredns",
+            version="v1.12.1",
+            module="github.com/coredns/coredns",
+            binaries={"coredns": "github.com/coredns/coredns"},
         ),
         Component(
             name="metrics-server",
             version="v0.8.0",
+            module="sigs.k8s.io/metrics-server",
             binaries={"metrics-server": "sigs.k8s.io/metrics-server/cmd/metrics-server"},
         ),
         Component(
             name="metallb",
             version="v0.15.2",
+            module="go.universe.tf/metallb",
             binaries={
                 "controller": "go.universe.tf/metallb/controller",
                 "speaker": "go.universe.tf/metallb/speaker",
             },
         ),
-        Component(name="kind", version="v0.33.0", binaries={"kind": "sigs.k8s.io/kind"}),
+        Component(
+            name="kind",
+            version="v0.33.0",
+            module="sigs.k8s.io/kind",
+            binaries={"kind": "sigs.k8s.io/kind"},
+        ),
     )
 }
 

@@ -98,6 +98,11 @@ def test_deployment_is_admitted_and_reconciled_by_controllers(
     # ServiceAccount admission mounted a projected token volume into each pod.
     volumes = created[0]["spec"]["volumes"]
     assert any(v["name"].startswith("kube-api-access-") for v in volumes), volumes
+    if cluster.mode == "full":
+        # With a node, the same objects must end as running pods.
+        cluster.kubectl(
+            "rollout", "status", "deployment/web", "-n", namespace, "--timeout=120s", timeout=150
+        )
     if cluster.mode == "control-plane":
         # No node: the scheduler must have tried and reported why it could not place them.
         def scheduler_verdict() -> bool:

@@ -6,6 +6,7 @@ import argparse
 import os
 import socket
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from types import FrameType
 
@@ -42,16 +43,28 @@ class Server(uvicorn.Server):
             tmp.replace(self.port_file)
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    env = os.environ
+def _env_defaults(env: Mapping[str, str]) -> tuple[str, int, str]:
+    """Defaults for --host/--port/--log-level from the environment; ConfigError when bad."""
+    host = env.get("AIRS_MCP_HOST", "").strip() or "0.0.0.0"  # noqa: S104 - a pod listens on all
+    raw_port = env.get("AIRS_MCP_PORT", "").strip() or "8000"
+    if not raw_port.isdigit() or not 0 <= int(raw_port) <= 65535:
+        raise ConfigError("AIRS_MCP_PORT", "must be a port number (0-65535)")
+    level = env.get("AIRS_MCP_LOG_LEVEL", "").strip().lower() or "info"
+    if level not in LOG_LEVELS:
+        raise ConfigError("AIRS_MCP_LOG_LEVEL", f"must be one of {', '.join(LOG_LEVELS)}")
+    return host, int(raw_port), level
+
+
+def parse_args(argv: list[str] | None, env: Mapping[str, str]) -> argparse.Namespace:
+    host, port, level = _env_defaults(env)
     parser = argparse.ArgumentParser(
         prog="airs-mcp-server",
         description="MCP server for AIRS scanning (SSE at /sse/, Streamable HTTP at /mcp).",
     )
-    parser.add_argument("--host", default=env.get("AIRS_MCP_HOST", "0.0.0.0"))  # noqa: S104
-    parser.add_argument("--port", type=int, default=int(env.get("AIRS_MCP_PORT", "8000")))
+    parser.add_argument("--host", default=host, help="listen address (AIRS_MCP_HOST)")
+    parser.add_argument("--port", type=int, default=port, help="listen port (AIRS_MCP_PORT)")
     parser.add_argument(
-        "--log-level", choices=LOG_LEVELS, default=env.get("AIRS_MCP_LOG_LEVEL", "info").lower()
+        "--log-level", choices=LOG_LEVELS, default=level, help="(AIRS_MCP_LOG_LEVEL)"
     )
     parser.add_argument(
         "--port-file", type=Path, help="write the bound port here once listening (for --port 0)"
@@ -60,8 +73,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
     try:
+        args = parse_args(argv, os.environ)
         settings = Settings.from_env()
     except ConfigError as exc:
         print(f"airs-mcp-server: configuration error: {exc}", file=sys.stderr)

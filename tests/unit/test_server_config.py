@@ -75,8 +75,19 @@ def test_star_disables_the_host_check() -> None:
     assert settings.host_check is False
 
 
-def test_cli_config_error_is_one_line_exit_2_without_the_key() -> None:
-    env = {"PANW_AI_SEC_API_KEY": SECRET, "PATH": "/usr/bin:/bin"}
+@pytest.mark.parametrize(
+    ("extra", "variable"),
+    [
+        ({}, "PANW_AI_PROFILE_NAME"),
+        ({"PANW_AI_PROFILE_NAME": "p", "AIRS_MCP_PORT": "http"}, "AIRS_MCP_PORT"),
+        ({"PANW_AI_PROFILE_NAME": "p", "AIRS_MCP_PORT": "70000"}, "AIRS_MCP_PORT"),
+        ({"PANW_AI_PROFILE_NAME": "p", "AIRS_MCP_LOG_LEVEL": "loud"}, "AIRS_MCP_LOG_LEVEL"),
+    ],
+)
+def test_cli_config_error_is_one_line_exit_2_without_the_key(
+    extra: dict[str, str], variable: str
+) -> None:
+    env = {"PANW_AI_SEC_API_KEY": SECRET, "PATH": "/usr/bin:/bin", **extra}
     done = subprocess.run(
         [sys.executable, "-c", "import sys; from airs_mcp.cli import main; sys.exit(main([]))"],
         env=env,
@@ -88,6 +99,6 @@ def test_cli_config_error_is_one_line_exit_2_without_the_key() -> None:
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr
-    assert "PANW_AI_PROFILE_NAME" in lines[0]
+    assert lines[0].startswith(f"airs-mcp-server: configuration error: {variable}:")
     assert "Traceback" not in done.stderr
     assert SECRET not in done.stderr + done.stdout

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from embedded_cluster import build, lifecycle
+from embedded_cluster import build, lifecycle, network
 from embedded_cluster.paths import run_paths
 
 
@@ -35,6 +35,10 @@ def _cmd_status(_args: argparse.Namespace) -> int:
     print(f"mode: {mode}")
     for name, running in states.items():
         print(f"{name}: {'running' if running else 'stopped'}")
+    if mode == "full":
+        # The node's L2 segment: the external client netns and the MetalLB pool to use.
+        for key, value in network.info().as_dict().items():
+            print(f"{key}: {value}")
     if lifecycle.is_up(paths):
         print(f"kubeconfig: {paths.admin_kubeconfig}")
         return 0

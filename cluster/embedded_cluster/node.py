@@ -8,6 +8,7 @@ Interface used by ``lifecycle`` (documented there)::
     status(paths) -> dict[str, bool]           containerd, kubelet, kube-proxy running?
     log_files(paths) -> dict[str, Path]
     network_info() -> dict[str, str]           bridge, node IP, client netns, MetalLB pool
+    prebuild() -> None                         build every binary the node and its images need
 
 ``kubeconfigs`` must hold ``kubelet`` and ``kube-proxy`` (written by ``pki.ensure_kubeconfigs``)
 and ``admin`` for the readiness check. Host sysctls the node needs
@@ -34,9 +35,11 @@ from embedded_cluster.state import ClusterConfig
 
 COMPONENTS = ("containerd", *kubelet.COMPONENTS)
 KUBELET_HEALTHZ = "http://127.0.0.1:10248/healthz"
-SYSCTLS = {
+# Set on up; None: not set by us but changed by kube-proxy (route_localnet), restored on down.
+SYSCTLS: dict[str, str | None] = {
     "net/bridge/bridge-nf-call-iptables": "1",
     "net/ipv4/ip_forward": "1",
+    "net/ipv4/conf/all/route_localnet": None,
 }
 
 
@@ -53,9 +56,11 @@ def _set_sysctls(paths: RunPaths) -> None:
     saved = json.loads(saved_file.read_text()) if saved_file.exists() else {}
     for key, value in SYSCTLS.items():
         proc = Path("/proc/sys") / key
+        if not proc.exists():
+            continue
         current = proc.read_text().strip()
         saved.setdefault(key, current)
-        if current != value:
+        if value is not None and current != value:
             proc.write_text(value)
     saved_file.write_text(json.dumps(saved, indent=2) + "\n")
 
@@ -122,6 +127,15 @@ def wait_ready(
         f"node {config.node_name} not Ready after {timeout_s:.0f} s "
         f"(logs: {paths.log('kubelet')}, {paths.log('containerd')})"
     )
+
+
+def prebuild() -> None:
+    """Build (or find cached) the node's binaries and every image's program; start nothing."""
+    for binary in ("kubelet", "kube-proxy", "kubectl"):
+        build.ensure_binary("kubernetes", binary)
+    build.ensure_component("cni-plugins")
+    for spec in images.specs():
+        spec.binary()
 
 
 def up(paths: RunPaths, config: ClusterConfig, kubeconfigs: Mapping[str, Path]) -> None:

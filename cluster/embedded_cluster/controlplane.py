@@ -153,16 +153,26 @@ def scheduler_argv(binary: Path, paths: RunPaths, kubeconfig: Path) -> list[str]
     ]
 
 
+# A program that exits this often while we wait for it is crash-looping: report it at once.
+CRASH_LOOP_EXITS = 2
+
+
 def _wait(
     paths: RunPaths, component: str, url: str, tls: ssl.SSLContext | None, timeout_s: float
 ) -> float:
+    exits_before = processes.exits_noted(paths, component)
+
+    def alive() -> bool:
+        crashes = processes.exits_noted(paths, component) - exits_before
+        return processes.is_running(paths, component) and crashes < CRASH_LOOP_EXITS
+
     return wait_healthy(
         component,
         url,
         tls=tls,
         timeout_s=timeout_s,
         log=paths.log(component),
-        alive=lambda: processes.is_running(paths, component),
+        alive=alive,
         log_tail=lambda: processes.log_tail(paths, component),
     )
 

@@ -152,6 +152,17 @@ def stop_pid_group(pgid: int, name: str, *, grace_s: float = 15.0) -> None:
         raise ProcessError(f"{name}: processes {group_pids(pgid)} survived SIGKILL")
 
 
+def exits_noted(paths: RunPaths, name: str) -> int:
+    """How many times the supervisor has seen the program exit (from the component's log)."""
+    try:
+        text = paths.log(name).read_text(errors="replace")
+    except OSError:
+        return 0
+    return sum(
+        1 for line in text.splitlines() if line.startswith("--- supervisor") and " exited " in line
+    )
+
+
 def log_tail(paths: RunPaths, name: str, lines: int = 20) -> str:
     """The last lines of a component's log, for error messages."""
     try:

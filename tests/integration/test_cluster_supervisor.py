@@ -8,7 +8,8 @@ import time
 from pathlib import Path
 
 import pytest
-from embedded_cluster import processes
+from embedded_cluster import controlplane, processes
+from embedded_cluster.health import ComponentNotReady
 from embedded_cluster.paths import RunPaths
 
 pytestmark = pytest.mark.integration
@@ -60,3 +61,20 @@ def test_stray_supervisors_are_found_without_pid_files(tmp_path: Path) -> None:
     finally:
         processes.stop_pid_group(pid, "orphan")
     assert processes.stray_supervisors(paths) == {}
+
+
+def test_a_crash_looping_component_fails_fast_naming_its_log(tmp_path: Path) -> None:
+    paths = RunPaths(root=tmp_path / "run")
+    processes.start(paths, "broken", ["sh", "-c", "echo 'flag provided but not defined'; exit 3"])
+    started = time.monotonic()
+    try:
+        with pytest.raises(ComponentNotReady) as caught:
+            # Port 9 on loopback: nothing answers there, so only the crash check can end this.
+            controlplane._wait(paths, "broken", "http://127.0.0.1:9/healthz", None, 60)
+    finally:
+        processes.stop(paths, "broken")
+    assert time.monotonic() - started < 30
+    message = str(caught.value)
+    assert "broken not healthy" in message
+    assert str(paths.log("broken")) in message
+    assert "flag provided but not defined" in message

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import time
@@ -164,6 +165,8 @@ def remove_iptables() -> list[str]:
     removed = []
     for tool, save in IPTABLES_TOOLS:
         removed += _iptables_cleanup(tool, save)
+    if shutil.which("nft") is None:
+        return removed
     for family, table in NFT_TABLES:
         listed = subprocess.run(
             ["nft", "list", "table", family, table], capture_output=True, check=False

@@ -1,0 +1,106 @@
+"""The node's image archives, image names and addon manifests, without a cluster."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import tarfile
+from pathlib import Path
+
+import pytest
+from embedded_cluster import addons, images, oci
+from embedded_cluster.state import ClusterConfig
+
+
+def _members(archive: Path) -> dict[str, bytes]:
+    with tarfile.open(archive) as tar:
+        return {
+            m.name: tar.extractfile(m).read()  # type: ignore[union-attr]
+            for m in tar.getmembers()
+            if m.isfile()
+        }
+
+
+def test_oci_archive_is_a_consistent_image_layout(tmp_path: Path) -> None:
+    program = tmp_path / "program"
+    program.write_bytes(b"\x7fELF not really")
+    out = tmp_path / "image.tar"
+    digest = oci.write_image(
+        out,
+        "registry.example.test/team/tool:1.2",
+        [oci.FileEntry("/usr/local/bin/tool", program)],
+        oci.ImageConfig(entrypoint=["/usr/local/bin/tool"], user="65532:65532"),
+    )
+    blobs = _members(out)
+    index = json.loads(blobs["index.json"])
+    entry = index["manifests"][0]
+    assert entry["digest"] == digest
+    assert entry["annotations"]["io.containerd.image.name"] == "registry.example.test/team/tool:1.2"
+    assert entry["annotations"]["org.opencontainers.image.ref.name"] == "1.2"
+    # Every blob is stored under its own sha256.
+    for name, data in blobs.items():
+        if name.startswith("blobs/sha256/"):
+            assert hashlib.sha256(data).hexdigest() == name.rsplit("/", 1)[1]
+    manifest = json.loads(blobs[f"blobs/sha256/{digest.split(':')[1]}"])
+    config = json.loads(blobs[f"blobs/{manifest['config']['digest'].replace(':', '/')}"])
+    assert config["config"]["Entrypoint"] == ["/usr/local/bin/tool"]
+    assert config["config"]["User"] == "65532:65532"
+    layer_digest = manifest["layers"][0]["digest"]
+    assert config["rootfs"]["diff_ids"] == [layer_digest]
+    layer = tmp_path / "layer.tar"
+    layer.write_bytes(blobs[f"blobs/{layer_digest.replace(':', '/')}"])
+    with tarfile.open(layer) as tar:
+        tool = tar.getmember("usr/local/bin/tool")
+        assert tool.mode == 0o755
+        assert tar.extractfile(tool).read() == program.read_bytes()  # type: ignore[union-attr]
+        assert tar.getmember("tmp").mode == 0o1777
+
+
+def test_same_inputs_give_the_same_digest(tmp_path: Path) -> None:
+    program = tmp_path / "p"
+    program.write_bytes(b"x")
+    args = ([oci.FileEntry("/p", program)], oci.ImageConfig(entrypoint=["/p"]))
+    first = oci.write_image(tmp_path / "a.tar", "x/y:1", *args)
+    second = oci.write_image(tmp_path / "b.tar", "x/y:1", *args)
+    assert first == second
+
+
+@pytest.mark.parametrize(
+    ("tag", "ref"),
+    [
+        ("traefik:v3.7.15", "docker.io/library/traefik:v3.7.15"),
+        ("airs-mcp-k8s/mcp-server:0.1.0", "docker.io/airs-mcp-k8s/mcp-server:0.1.0"),
+        ("quay.io/metallb/speaker:v0.15.2", "quay.io/metallb/speaker:v0.15.2"),
+        ("localhost/x:1", "localhost/x:1"),
+        ("registry.k8s.io/pause:3.10.1", "registry.k8s.io/pause:3.10.1"),
+    ],
+)
+def test_docker_tags_map_to_the_names_kubernetes_uses(tag: str, ref: str) -> None:
+    assert images.containerd_ref(tag) == ref
+
+
+def test_image_names_match_the_upstream_manifests() -> None:
+    refs = {spec.ref for spec in images.specs()}
+    assert {
+        "registry.k8s.io/pause:3.10.1",
+        "registry.k8s.io/coredns/coredns:v1.12.1",
+        "registry.k8s.io/metrics-server/metrics-server:v0.8.0",
+        "quay.io/metallb/controller:v0.15.2",
+        "quay.io/metallb/speaker:v0.15.2",
+        "docker.io/library/traefik:v3.7.15",
+    } <= refs
+
+
+@pytest.mark.parametrize("name", addons.ADDONS)
+def test_addon_manifests_render_completely(name: str) -> None:
+    config = ClusterConfig(node_name="n", node_ip="10.0.0.1", service_cidr="10.100.0.0/16")
+    text = addons.render(name, config)
+    assert not re.search(r"\$\{?\w", text), "placeholder left in the manifest"
+    if name == "coredns":
+        assert "clusterIP: 10.100.0.10" in text
+        corefile = text.split("Corefile: |", 1)[1].split("---", 1)[0]
+        assert "kubernetes cluster.local" in corefile
+        assert not re.search(r"^\s*(forward|proxy)\b", corefile, re.MULTILINE), (
+            "CoreDNS must not forward queries off the machine"
+        )

@@ -1,0 +1,49 @@
+"""The latency benchmark still runs end to end (a few rounds; no timing is asserted).
+
+It runs as a subprocess: the SDK's configuration and HTTP sessions are process-wide, and the
+benchmark closes its Scanner, which would break any later in-process SDK use.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench import inline_scan_latency
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_benchmark_writes_json_and_png(tmp_path: Path) -> None:
+    args = ["--calls", "5", "--warmup", "1", "--out", str(tmp_path), "--name", "smoke"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.inline_scan_latency", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "direct_sdk" in proc.stdout
+    result = json.loads((tmp_path / "smoke.json").read_text())
+    assert set(result["series"]) == set(inline_scan_latency.SERIES)
+    for name, stats in result["series"].items():
+        assert stats["n"] == 5, name
+        assert 0 < stats["min_ms"] <= stats["p50_ms"] <= stats["p95_ms"] <= stats["max_ms"]
+        assert len(result["samples_ms"][name]) == 5
+    assert result["ratio_to_direct_sdk"]["direct_sdk"] == {"p50": 1.0, "p95": 1.0}
+    assert (tmp_path / "smoke.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_percentile_is_nearest_rank() -> None:
+    values = [float(v) for v in range(1, 101)]
+    assert inline_scan_latency.percentile(values, 0.50) == 50.0
+    assert inline_scan_latency.percentile(values, 0.95) == 95.0
+    assert inline_scan_latency.percentile([7.0], 0.95) == 7.0

@@ -10,6 +10,24 @@ run_lint() {
   echo "== lint: ruff"
   ruff check server cluster tests bench
   ruff format --check server cluster tests bench
+  echo "== lint: yamllint (Ansible content)"
+  yamllint --strict collections playbooks inventories requirements.yml .ansible-lint .yamllint
+  echo "== lint: ansible-lint (production profile)"
+  ansible-lint --offline -q
+  echo "== lint: ansible-playbook --syntax-check"
+  local pb
+  for pb in playbooks/*.yml; do
+    ansible-playbook --syntax-check "$pb" >/dev/null
+  done
+  echo "== lint: molecule scenarios"
+  local out
+  out="$( (cd collections/ansible_collections/airs/mcp_k8s &&
+    export AIRS_VAULT_PASSWORD_FILE="$PWD/../../../../inventories/example/vault-password.example" &&
+    molecule list && molecule syntax -s kind && molecule syntax -s embedded) 2>&1)" ||
+    { echo "$out"; return 1; }
+  echo "== lint: README role variable tables match the argument specs"
+  python collections/ansible_collections/airs/mcp_k8s/tools/role_variables.py --check \
+    collections/ansible_collections/airs/mcp_k8s/README.md README.md
 }
 
 run_pytest() {

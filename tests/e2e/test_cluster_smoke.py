@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from embedded_cluster import build, cleanup, containerd, images, lifecycle, network
-from embedded_cluster.paths import cache_root, run_paths
+from embedded_cluster.paths import run_paths
 
 from tests.fixtures.cluster import ClusterSession, EmbeddedCluster
 
@@ -63,7 +63,9 @@ def _iptables_rules() -> set[str]:
 
 
 def _cluster_processes() -> set[str]:
-    markers = (str(cache_root()), str(containerd.SOCKET))
+    # Every supervisor and component names the run directory; shims name containerd's socket.
+    # Pod processes name neither: the pod cgroup check covers them.
+    markers = (str(run_paths().root), str(containerd.STATE_DIR))
     found = set()
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():

@@ -102,15 +102,23 @@ def _kubelet_healthy() -> bool:
 
 
 def wait_ready(
-    paths: RunPaths, config: ClusterConfig, admin: Path, *, timeout_s: float = 120
+    paths: RunPaths,
+    config: ClusterConfig,
+    admin: Path,
+    *,
+    fresh: bool = True,
+    timeout_s: float = 120,
 ) -> float:
-    """Wait until kubelet is healthy and the node reports Ready with a fresh heartbeat.
+    """Wait until kubelet is healthy and the node reports Ready.
 
-    A node object left from an earlier run can still say Ready for a while, so the Ready
-    condition only counts when its heartbeat is newer than this call.
+    With ``fresh`` (kubelet was just started) the Ready condition only counts when its
+    heartbeat is newer than this call: a node object left from an earlier kubelet can still
+    say Ready for a while.
     """
     start = time.monotonic()
     since = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=2)
+    if not fresh:
+        since = dt.datetime.min.replace(tzinfo=dt.UTC)
     jsonpath = '{range .status.conditions[?(@.type=="Ready")]}{.status} {.lastHeartbeatTime}{end}'
     while time.monotonic() - start < timeout_s:
         for name in COMPONENTS:
@@ -152,9 +160,10 @@ def up(paths: RunPaths, config: ClusterConfig, kubeconfigs: Mapping[str, Path]) 
         images.import_built_project_images()
     except (containerd.ContainerdError, images.ImageError) as exc:
         raise NodeError(str(exc)) from exc
+    kubelet_was_running = processes.is_running(paths, "kubelet")
     kubelet.start_kubelet(paths, config, kubeconfigs["kubelet"])
     kubelet.start_kube_proxy(paths, config, kubeconfigs["kube-proxy"])
-    wait_ready(paths, config, kubeconfigs["admin"])
+    wait_ready(paths, config, kubeconfigs["admin"], fresh=not kubelet_was_running)
 
 
 def _remove_containers() -> None:

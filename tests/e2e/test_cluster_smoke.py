@@ -41,14 +41,27 @@ def _without_docker(lines: set[str]) -> set[str]:
     return {line for line in lines if not DOCKER_NOISE.search(line)}
 
 
-def _links() -> set[str]:
+def _all_links() -> list[dict[str, str]]:
     out = subprocess.run(["ip", "-j", "link", "show"], capture_output=True, text=True, check=True)
-    links = set()
-    for link in json.loads(out.stdout):
-        if DOCKER_NOISE.search(link.get("master", "")) or DOCKER_NOISE.search(link["ifname"]):
-            continue
-        links.add(link["ifname"])
-    return links
+    return json.loads(out.stdout)
+
+
+def _is_docker_link(link: dict[str, str]) -> bool:
+    return bool(DOCKER_NOISE.search(link.get("master", "")) or DOCKER_NOISE.search(link["ifname"]))
+
+
+def _links() -> set[str]:
+    return {link["ifname"] for link in _all_links() if not _is_docker_link(link)}
+
+
+def _routes() -> set[str]:
+    docker_devs = {link["ifname"] for link in _all_links() if _is_docker_link(link)}
+    return {
+        line
+        for line in _without_docker(_lines(["ip", "route", "show", "table", "all"]))
+        | _without_docker(_lines(["ip", "-6", "route", "show", "table", "all"]))
+        if not any(f"dev {dev} " in f"{line} " for dev in docker_devs)
+    }
 
 
 def _iptables_rules() -> set[str]:
@@ -93,7 +106,7 @@ class HostSnapshot:
         mounts = {line.split()[1] for line in _lines(["cat", "/proc/self/mounts"])}
         return cls(
             mounts=_without_docker(mounts),
-            routes=_without_docker(_lines(["ip", "route", "show", "table", "all"])),
+            routes=_routes(),
             links=_links(),
             netns={line.split()[0] for line in _lines(["ip", "netns", "list"])},
             rules=_iptables_rules(),

@@ -8,7 +8,10 @@ Used by ``node.down`` after its processes stopped, and safe to run when nothing 
 - iptables rules and chains whose names kubelet, kube-proxy and the CNI plugins use
   (``KUBE-*``, ``CNI-*``), in both address families and both iptables backends, and
   kube-proxy's nftables tables;
-- the pod cgroups themselves.
+- the pod cgroups themselves;
+- pod logs kubelet writes outside its root directory (``/var/log/pods``, and the
+  ``/var/log/containers`` links into it). No other kubelet runs on this host, so every entry
+  there is the node's.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from pathlib import Path
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 POD_CGROUP = "kubepods"
 CHAIN_PREFIXES = ("KUBE-", "CNI-")
+POD_LOGS = Path("/var/log/pods")
+CONTAINER_LOG_LINKS = Path("/var/log/containers")
 IPTABLES_TOOLS = (
     ("iptables-nft", "iptables-nft-save"),
     ("ip6tables-nft", "ip6tables-nft-save"),
@@ -191,3 +196,22 @@ def iptables_leftovers() -> list[str]:
             continue
         left += [f"{save}: {line}" for line in dump.splitlines() if _mentions_ours(line)]
     return left
+
+
+def remove_pod_logs() -> int:
+    """Delete kubelet's pod log folders and the links to them; return how many were removed."""
+    removed = 0
+    if CONTAINER_LOG_LINKS.is_dir():
+        for link in CONTAINER_LOG_LINKS.iterdir():
+            if link.is_symlink() and str(os.readlink(link)).startswith(str(POD_LOGS) + "/"):
+                link.unlink()
+                removed += 1
+    if POD_LOGS.is_dir():
+        for folder in POD_LOGS.iterdir():
+            if folder.is_dir() and not folder.is_symlink():
+                shutil.rmtree(folder, ignore_errors=True)
+                removed += 1
+    for directory in (CONTAINER_LOG_LINKS, POD_LOGS):
+        with contextlib.suppress(OSError):
+            directory.rmdir()  # only when empty
+    return removed

@@ -209,6 +209,7 @@ def down(paths: RunPaths) -> None:
     if containerd.STATE_DIR.exists() and not still:
         subprocess.run(["rm", "-rf", "--one-file-system", str(containerd.STATE_DIR)], check=False)
     cleanup.remove_pod_cgroups()
+    cleanup.remove_pod_logs()
     cleanup.remove_iptables()
     if network.link_exists(cni.BRIDGE):
         subprocess.run(["ip", "link", "del", cni.BRIDGE], capture_output=True, check=False)

@@ -100,6 +100,7 @@ class HostSnapshot:
     netns: set[str]
     rules: set[str]
     processes: set[str]
+    pod_logs: set[str]
 
     @classmethod
     def take(cls) -> HostSnapshot:
@@ -111,6 +112,7 @@ class HostSnapshot:
             netns={line.split()[0] for line in _lines(["ip", "netns", "list"])},
             rules=_iptables_rules(),
             processes=_cluster_processes(),
+            pod_logs={p.name for p in cleanup.POD_LOGS.glob("*")},
         )
 
 
@@ -353,6 +355,7 @@ def test_down_leaves_the_host_as_it_was(
         "links": after.links - host_before_up.links,
         "netns": after.netns - host_before_up.netns,
         "iptables": after.rules - host_before_up.rules,
+        "pod logs": after.pod_logs - host_before_up.pod_logs,
         "pod cgroups": set(cleanup.pod_processes())
         or {str(p) for p in Path("/sys/fs/cgroup").glob("*/kubepods")},
     }

@@ -335,6 +335,110 @@ def test_external_client_reaches_the_node(cluster: EmbeddedCluster, app: App) ->
     assert "default" not in routes, "the client namespace must not route off the bridge"
 
 
+def _metallb_manifest() -> Path:
+    """The unmodified metallb-native.yaml of the pinned release, from the Go module cache."""
+    component = build.component("metallb")
+    found = subprocess.run(
+        [
+            build.go_binary(),
+            "mod",
+            "download",
+            "-json",
+            f"go.universe.tf/metallb@{component.version}",
+        ],
+        cwd=component.module_dir,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return Path(json.loads(found.stdout)["Dir"]) / "config" / "manifests" / "metallb-native.yaml"
+
+
+def _l2_pool(address: str) -> str:
+    meta = {"name": "smoke-l2", "namespace": "metallb-system"}
+    pool = {
+        "apiVersion": "metallb.io/v1beta1",
+        "kind": "IPAddressPool",
+        "metadata": meta,
+        "spec": {"addresses": [f"{address}/32"]},
+    }
+    l2 = {
+        "apiVersion": "metallb.io/v1beta1",
+        "kind": "L2Advertisement",
+        "metadata": meta,
+        # Announce on the project bridge only: nothing may leave through the host's uplink.
+        "spec": {"ipAddressPools": ["smoke-l2"], "interfaces": [network.BRIDGE]},
+    }
+    return json.dumps({"apiVersion": "v1", "kind": "List", "items": [pool, l2]})
+
+
+def test_external_client_reaches_a_metallb_l2_address(cluster: EmbeddedCluster, app: App) -> None:
+    """Upstream MetalLB (locally built images) answers ARP on the bridge for a pool address,
+    and the client namespace reaches the Service through it, as a machine on the LAN would."""
+    manifest = _metallb_manifest()
+    address = network.METALLB_POOL.split("-")[1]  # the pool's last address
+    lb = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "web-lb", "namespace": app.namespace},
+        "spec": {
+            "type": "LoadBalancer",
+            "selector": {"app": "web"},
+            "ports": [{"port": 80, "targetPort": 8080}],
+        },
+    }
+    # Leave a MetalLB that someone else installed alone; otherwise install and remove our own.
+    ours = cluster.kubectl("get", "namespace", "metallb-system", check=False).returncode != 0
+    if ours:
+        cluster.kubectl("apply", "--server-side", "-f", str(manifest))
+    try:
+        cluster.kubectl("-n", "metallb-system", "rollout", "status", "deploy/controller")
+        cluster.kubectl("-n", "metallb-system", "rollout", "status", "ds/speaker")
+        # The controller's webhook starts serving after the Deployment is Available.
+        _wait_for(
+            lambda: (
+                cluster.kubectl("apply", "-f", "-", input=_l2_pool(address), check=False).returncode
+                == 0
+            ),
+            "the IPAddressPool to be accepted",
+            90,
+        )
+        cluster.kubectl("apply", "-f", "-", input=json.dumps(lb))
+
+        def assigned() -> str:
+            svc = cluster.kubectl("-n", app.namespace, "get", "svc/web-lb", "-o", "json")
+            ingress = json.loads(svc.stdout)["status"].get("loadBalancer", {}).get("ingress", [])
+            return ingress[0]["ip"] if ingress else ""
+
+        assert _wait_for(assigned, "a LoadBalancer address", 60) == address
+        probe = images.gotool("probe")
+
+        def fetch() -> str:
+            argv = network.client_argv(str(probe), "get", f"http://{address}/")
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
+            return done.stdout if done.returncode == 0 else ""
+
+        body = _wait_for(fetch, f"http://{address}/ from the client namespace", 60)
+        assert str(body).startswith("probe web-")
+        neighbours = subprocess.run(
+            ["ip", "-n", network.CLIENT_NETNS, "neigh", "show", address],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        bridge_mac = json.loads(
+            subprocess.run(
+                ["ip", "-j", "link", "show", network.BRIDGE], capture_output=True, check=True
+            ).stdout
+        )[0]["address"]
+        assert bridge_mac in neighbours, f"ARP for {address} not answered on the bridge"
+    finally:
+        cluster.kubectl("-n", app.namespace, "delete", "svc", "web-lb", check=False)
+        cluster.kubectl("delete", "-f", "-", input=_l2_pool(address), check=False)
+        if ours:
+            cluster.kubectl("delete", "-f", str(manifest), "--wait=true", check=False, timeout=180)
+
+
 @pytest.mark.stops_cluster
 def test_down_leaves_the_host_as_it_was(
     cluster: EmbeddedCluster, host_before_up: HostSnapshot

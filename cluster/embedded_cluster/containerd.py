@@ -17,6 +17,7 @@ API::
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import time
 from dataclasses import dataclass
@@ -91,6 +92,7 @@ disabled_plugins = [
 
 [{cri}.containerd.runtimes.runc.options]
   SystemdCgroup = false
+  Root = "{STATE_DIR / "runc"}"
 
 [{cri}.cni]
   bin_dir = "{cni.bin_dir}"
@@ -138,6 +140,18 @@ def start(paths: RunPaths, cni: CniDirs, *, timeout_s: float = 60.0) -> None:
 
 def stop(paths: RunPaths) -> bool:
     return processes.stop(paths, NAME)
+
+
+# containerd 1.6 puts shim sockets (and ctr's fifos) under this fixed directory whatever its
+# state directory is; ``remove_shared_run_dirs`` takes away what is left empty there.
+SHARED_RUN_DIR = Path("/run/containerd")
+
+
+def remove_shared_run_dirs() -> None:
+    """rmdir the empty folders our shims leave in /run/containerd (never anything non-empty)."""
+    for sub in ("s", "fifo", "runc/k8s.io", "runc", ""):
+        with contextlib.suppress(OSError):
+            (SHARED_RUN_DIR / sub).rmdir()
 
 
 def shim_pids() -> list[int]:

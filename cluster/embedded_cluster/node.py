@@ -202,6 +202,7 @@ def down(paths: RunPaths) -> None:
     cleanup.kill_pod_processes()
     containerd.stop(paths)
     _kill_shims()
+    containerd.remove_shared_run_dirs()
     cleanup.kill_pod_processes()
     still = cleanup.unmount_under(
         [kubelet.kubelet_root(paths), containerd.STATE_DIR, containerd.root_dir()]

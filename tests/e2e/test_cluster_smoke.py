@@ -101,6 +101,7 @@ class HostSnapshot:
     rules: set[str]
     processes: set[str]
     pod_logs: set[str]
+    run_dirs: set[str]
 
     @classmethod
     def take(cls) -> HostSnapshot:
@@ -113,6 +114,8 @@ class HostSnapshot:
             rules=_iptables_rules(),
             processes=_cluster_processes(),
             pod_logs={p.name for p in cleanup.POD_LOGS.glob("*")},
+            run_dirs={str(p) for p in containerd.SHARED_RUN_DIR.glob("**/*")}
+            | {str(p) for p in containerd.STATE_DIR.glob("*")},
         )
 
 
@@ -460,6 +463,7 @@ def test_down_leaves_the_host_as_it_was(
         "netns": after.netns - host_before_up.netns,
         "iptables": after.rules - host_before_up.rules,
         "pod logs": after.pod_logs - host_before_up.pod_logs,
+        "runtime dirs": after.run_dirs - host_before_up.run_dirs,
         "pod cgroups": set(cleanup.pod_processes())
         or {str(p) for p in Path("/sys/fs/cgroup").glob("*/kubepods")},
     }

@@ -1,0 +1,302 @@
+"""The Ansible collection against a real kube-apiserver (the embedded control plane, no node).
+
+Without a node no pod runs, so the waits are off and the MetalLB pool (which needs the
+controller's webhook) is skipped; everything else is applied for real and validated by the API
+server. The steps build on each other, in file order: check mode on a fresh cluster, the first
+run (with ``--diff -vvv``), the idempotent second run, check/diff of a change, a key rotation,
+and uninstall.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures.ansible import (
+    EXAMPLE_API_KEY,
+    EXAMPLE_PROFILE_NAME,
+    PlaybookRun,
+    run_playbook,
+    upstream_manifests_session,  # noqa: F401 - fixture
+    vault_password_file,  # noqa: F401 - fixture
+    write_vars,
+)
+from tests.fixtures.cluster import EmbeddedCluster
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+NS = "aisecurity"
+SERVER = "aisecurity-mcp-server"
+SECRET = "aisecurity-mcp-server-airs"
+CHECKSUM = "airs-mcp-k8s/secret-checksum"
+ROTATED_KEY = "rotated-placeholder-key-9c41aa07"
+CONTROL_PLANE_VARS = {
+    "metallb_wait_for_controller": False,
+    "metallb_configure_pool": False,
+    "traefik_wait": False,
+    "mcp_server_wait": False,
+}
+
+
+class Scenario:
+    """Playbook runs shared by the tests of this module, each run once."""
+
+    def __init__(self, cluster: EmbeddedCluster, vars_file: Path, password: Path) -> None:
+        self.cluster = cluster
+        self.vars_file = vars_file
+        self.password = password
+        self.runs: dict[str, PlaybookRun] = {}
+        self.snapshots: dict[str, set[str]] = {}
+
+    def play(self, name: str, *args: str, vars_files: tuple[Path, ...] = ()) -> PlaybookRun:
+        return run_playbook(
+            name,
+            self.cluster.kubeconfig,
+            vault_password_file=self.password,
+            vars_files=(self.vars_file, *vars_files),
+            args=args,
+        )
+
+    def once(self, key: str, name: str, *args: str, vars_files: tuple[Path, ...] = ()):
+        if key not in self.runs:
+            self.runs[key] = self.play(name, *args, vars_files=vars_files)
+        return self.runs[key]
+
+    def kubectl_json(self, *args: str) -> dict:
+        return json.loads(self.cluster.kubectl(*args, "-o", "json").stdout)
+
+    def installed(self) -> set[str]:
+        """Every cluster-scoped object site.yml may create, plus everything in its namespaces."""
+        out = self.cluster.kubectl(
+            "get",
+            "namespaces,customresourcedefinitions,clusterroles,clusterrolebindings,"
+            "validatingwebhookconfigurations",
+            "-o",
+            "name",
+        ).stdout.split()
+        ours = {n for n in out if any(w in n for w in ("traefik", "metallb", NS))}
+        for ns in (NS, "metallb-system"):
+            listed = self.cluster.kubectl(
+                "get", "all,secrets,serviceaccounts,configmaps", "-n", ns, "-o", "name", check=False
+            )
+            ours |= {f"{ns}/{n}" for n in listed.stdout.split() if "kube-root-ca" not in n}
+        return ours
+
+
+@pytest.fixture(scope="module")
+def scenario(
+    embedded_control_plane_session: EmbeddedCluster,
+    upstream_manifests_session: dict[str, str],  # noqa: F811
+    vault_password_file: Path,  # noqa: F811
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Scenario:
+    variables = {**upstream_manifests_session, **CONTROL_PLANE_VARS}
+    vars_file = write_vars(tmp_path_factory.mktemp("collection") / "vars.yml", variables)
+    sc = Scenario(embedded_control_plane_session, vars_file, vault_password_file)
+    if sc.installed():
+        # A kept cluster from an earlier session: start from a fresh state.
+        sc.play("uninstall.yml").check()
+    return sc
+
+
+@pytest.fixture
+def sc(scenario: Scenario, embedded_control_plane: EmbeddedCluster) -> Scenario:
+    """The module's scenario, with the cluster logs dumped when the test fails."""
+    return scenario
+
+
+def first_run(sc: Scenario) -> PlaybookRun:
+    check_on_fresh(sc)
+    return sc.once("first", "site.yml", "--diff", "-vvv").check()
+
+
+def second_run(sc: Scenario) -> PlaybookRun:
+    first_run(sc)
+    return sc.once("second", "site.yml").check()
+
+
+def check_on_fresh(sc: Scenario) -> PlaybookRun:
+    if "check" not in sc.runs:
+        sc.snapshots["before-check"] = sc.installed()
+        sc.once("check", "site.yml", "--check", "--diff")
+        sc.snapshots["after-check"] = sc.installed()
+    return sc.runs["check"]
+
+
+def test_check_mode_on_a_fresh_cluster_changes_nothing(sc: Scenario) -> None:
+    run = check_on_fresh(sc).check()
+    assert sc.snapshots["before-check"] == set()
+    assert sc.snapshots["after-check"] == set()
+    # It did report what a real run would change, custom resources skipped with a note.
+    assert run.recap["changed"] > 0
+    assert "Note the skipped IngressRoute" in run.output
+    assert "do not exist yet (check mode)" in run.output
+
+
+def test_site_applies_every_object(sc: Scenario) -> None:
+    run = first_run(sc)
+    assert run.recap["failed"] == 0
+    assert run.recap["changed"] > 0
+
+    dep = sc.kubectl_json("get", "deployment", SERVER, "-n", NS)
+    assert dep["spec"]["replicas"] == 3
+    pod = dep["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsUser"] == 1000
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    container = pod["containers"][0]
+    assert container["image"] == "airs-mcp-k8s/mcp-server:0.1.0"
+    assert container["imagePullPolicy"] == "IfNotPresent"
+    assert container["resources"]["limits"] == {"cpu": "500m", "memory": "512Mi"}
+    assert set(container["resources"]["requests"]) == {"cpu", "memory"}
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["envFrom"] == [{"secretRef": {"name": SECRET}}]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert "10.234.17.200" in env["AIRS_MCP_ALLOWED_HOSTS"].split(",")
+    assert "http://10.234.17.200" in env["AIRS_MCP_ALLOWED_ORIGINS"].split(",")
+    checksum = dep["spec"]["template"]["metadata"]["annotations"][CHECKSUM]
+    assert len(checksum) == 64
+    assert int(checksum, 16) >= 0
+
+    svc = sc.kubectl_json("get", "service", SERVER, "-n", NS)
+    assert [(p["port"], p["targetPort"]) for p in svc["spec"]["ports"]] == [(8000, "http")]
+
+    hpa = sc.kubectl_json("get", "hpa.v2.autoscaling", SERVER, "-n", NS)
+    assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (2, 10)
+    targets = {m["resource"]["name"]: m["resource"]["target"] for m in hpa["spec"]["metrics"]}
+    assert targets["cpu"]["averageUtilization"] == 70
+    assert targets["memory"]["averageUtilization"] == 80
+
+    route = sc.kubectl_json("get", "ingressroutes.traefik.io", SERVER, "-n", NS)["spec"]
+    assert route["entryPoints"] == ["web"]
+    assert [r["match"] for r in route["routes"]] == ["PathPrefix(`/sse/`)"]
+    cookie = route["routes"][0]["services"][0]["sticky"]["cookie"]
+    assert cookie["secure"] is False
+    assert cookie["sameSite"] == "lax"
+
+    traefik = sc.kubectl_json("get", "deployment", "traefik", "-n", NS)
+    args = traefik["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "--entryPoints.web.address=:8080" in args
+    assert "--entryPoints.web.transport.respondingTimeouts.readTimeout=0" in args
+    assert "--entryPoints.traefik.address=:9000" in args
+    assert "--providers.kubernetescrd.namespaces=aisecurity" in args
+    tsvc = sc.kubectl_json("get", "service", "traefik", "-n", NS)
+    assert tsvc["spec"]["type"] == "LoadBalancer"
+    assert tsvc["metadata"]["annotations"]["metallb.io/loadBalancerIPs"] == "10.234.17.200"
+    binding = sc.kubectl_json("get", "clusterrolebinding", f"traefik-ingress-controller-{NS}")
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "traefik-ingress-controller", "namespace": NS}
+    ]
+
+    assert sc.kubectl_json("get", "deployment", "controller", "-n", "metallb-system")
+    crds = sc.cluster.kubectl("get", "crd", "-o", "name").stdout
+    assert "ingressroutes.traefik.io" in crds
+    assert "ipaddresspools.metallb.io" in crds
+
+
+def test_vaulted_key_lands_in_the_secret(sc: Scenario) -> None:
+    first_run(sc)
+    data = sc.kubectl_json("get", "secret", SECRET, "-n", NS)["data"]
+    decoded = {k: base64.b64decode(v).decode() for k, v in data.items()}
+    assert decoded == {
+        "PANW_AI_SEC_API_KEY": EXAMPLE_API_KEY,
+        "PANW_AI_PROFILE_NAME": EXAMPLE_PROFILE_NAME,
+    }
+
+
+def _assert_secret_absent(run: PlaybookRun, key: str) -> None:
+    encoded = base64.b64encode(key.encode()).decode()
+    for needle in (key, encoded):
+        assert needle not in run.output, f"{needle[:6]}... leaked into {' '.join(run.args)}"
+
+
+def test_key_appears_nowhere_in_the_output(sc: Scenario) -> None:
+    run = first_run(sc)
+    # -vvv really was verbose: module invocations are printed.
+    assert "ESTABLISH LOCAL CONNECTION" in run.output
+    assert "--- before" in run.output or "+++ after" in run.output
+    for key in ("check", "first"):
+        _assert_secret_absent(sc.runs[key], EXAMPLE_API_KEY)
+    assert "the output has been hidden" in run.output
+
+
+def test_second_run_changes_nothing(sc: Scenario) -> None:
+    run = second_run(sc)
+    assert run.recap["changed"] == 0, run.output[-6000:]
+    _assert_secret_absent(run, EXAMPLE_API_KEY)
+
+
+def test_check_and_diff_report_a_change_without_making_it(sc: Scenario, tmp_path: Path) -> None:
+    second_run(sc)
+    change = write_vars(tmp_path / "change.yml", {"traefik_replicas": 3})
+    run = sc.play("site.yml", "--check", "--diff", vars_files=(change,)).check()
+    assert run.recap["changed"] == 1, run.output[-6000:]
+    assert re.search(r"^-\s+replicas: 2$", run.output, re.MULTILINE), run.output[-6000:]
+    assert re.search(r"^\+\s+replicas: 3$", run.output, re.MULTILINE), run.output[-6000:]
+    traefik = sc.kubectl_json("get", "deployment", "traefik", "-n", NS)
+    assert traefik["spec"]["replicas"] == 2
+
+
+def test_key_change_rolls_the_deployment_without_leaking(sc: Scenario, tmp_path: Path) -> None:
+    second_run(sc)
+    before = sc.kubectl_json("get", "deployment", SERVER, "-n", NS)
+    rotated = write_vars(tmp_path / "rotated.yml", {"secret_api_key": ROTATED_KEY})
+    run = sc.play("site.yml", "--diff", "-vvv", vars_files=(rotated,)).check()
+    _assert_secret_absent(run, ROTATED_KEY)
+    _assert_secret_absent(run, EXAMPLE_API_KEY)
+    after = sc.kubectl_json("get", "deployment", SERVER, "-n", NS)
+    old = before["spec"]["template"]["metadata"]["annotations"][CHECKSUM]
+    new = after["spec"]["template"]["metadata"]["annotations"][CHECKSUM]
+    assert old != new
+    assert after["metadata"]["generation"] == before["metadata"]["generation"] + 1
+    data = sc.kubectl_json("get", "secret", SECRET, "-n", NS)["data"]
+    assert base64.b64decode(data["PANW_AI_SEC_API_KEY"]).decode() == ROTATED_KEY
+    # Changed on this run: exactly the Secret and the Deployment's pod template.
+    assert run.recap["changed"] == 2, run.output[-6000:]
+
+
+def test_bad_pool_is_refused_before_anything_is_applied(sc: Scenario, tmp_path: Path) -> None:
+    second_run(sc)
+    bad = write_vars(
+        tmp_path / "bad.yml",
+        {"metallb_configure_pool": True, "metallb_address_pool": ["192.0.2.1"]},
+    )
+    run = sc.play("site.yml", vars_files=(bad,))
+    assert run.returncode != 0
+    assert "metallb_address_pool must list at least one range" in run.output
+    assert run.recap["changed"] == 0
+
+
+def test_api_server_rejects_an_invalid_object(sc: Scenario, tmp_path: Path) -> None:
+    second_run(sc)
+    bad = write_vars(
+        tmp_path / "bad.yml",
+        {
+            "mcp_server_resources": {
+                "requests": {"cpu": "a-lot", "memory": "128Mi"},
+                "limits": {"cpu": "500m", "memory": "512Mi"},
+            }
+        },
+    )
+    run = sc.play("site.yml", "--tags", "mcp_server", vars_files=(bad,))
+    assert run.returncode != 0
+    assert "quantities must match the regular expression" in run.output, run.output[-4000:]
+    dep = sc.kubectl_json("get", "deployment", SERVER, "-n", NS)
+    assert dep["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"]["cpu"] == (
+        "100m"
+    )
+
+
+def test_uninstall_removes_everything(sc: Scenario) -> None:
+    second_run(sc)
+    assert sc.installed()
+    run = sc.play("uninstall.yml").check()
+    assert run.recap["failed"] == 0
+    assert sc.installed() == set()
+    # A second uninstall finds nothing to do.
+    again = sc.play("uninstall.yml").check()
+    assert again.recap["changed"] == 0

@@ -123,9 +123,11 @@ class HostSnapshot:
 def host_before_up() -> HostSnapshot:
     """The host with the cluster down: taken before this module's first ``up``."""
     paths = run_paths()
-    if lifecycle.current_mode(paths) is not None or lifecycle.is_up(paths):
-        lifecycle.down(paths=paths)
-    return HostSnapshot.take()
+    # Holding the up/down lock keeps another session's ``up`` out of the snapshot.
+    with lifecycle._exclusive(paths):
+        if lifecycle.current_mode(paths) is not None or lifecycle.is_up(paths):
+            lifecycle._down(paths)
+        return HostSnapshot.take()
 
 
 @pytest.fixture(scope="module")
@@ -452,8 +454,9 @@ def test_down_leaves_the_host_as_it_was(
     assert during.processes, "no cluster process seen while up: the check would prove nothing"
     assert any("KUBE-SERVICES" in rule for rule in during.rules)
 
-    lifecycle.down(paths=cluster.run)
-    after = HostSnapshot.take()
+    with lifecycle._exclusive(cluster.run):  # no other session's ``up`` in between
+        lifecycle._down(cluster.run)
+        after = HostSnapshot.take()
 
     problems = {
         "processes": after.processes - host_before_up.processes,

@@ -113,8 +113,12 @@ def is_up(paths: RunPaths) -> bool:
 
 
 @contextmanager
-def _exclusive(paths: RunPaths) -> Iterator[None]:
-    """One ``up``/``down`` at a time per run directory (the lock file lives beside it)."""
+def exclusive(paths: RunPaths) -> Iterator[None]:
+    """One ``up``/``down`` at a time per run directory (the lock file lives beside it).
+
+    Holding it keeps other sessions' ``up``/``down`` out; inside it call :func:`down_unlocked`
+    (``down`` itself would wait for the lock held here).
+    """
     paths.root.parent.mkdir(parents=True, exist_ok=True)
     lock = paths.root.parent / f".{paths.root.name}.lock"
     with open(lock, "w") as handle:
@@ -131,7 +135,7 @@ def up(*, control_plane_only: bool = False, paths: RunPaths | None = None) -> Up
     Concurrent callers (two test sessions, a shell) wait for each other.
     """
     paths = paths or run_paths()
-    with _exclusive(paths):
+    with exclusive(paths):
         return _up(control_plane_only, paths)
 
 
@@ -219,8 +223,17 @@ def _mounts_under(root: Path) -> list[str]:
 def down(*, paths: RunPaths | None = None) -> list[str]:
     """Stop everything, remove the run directory; return what was stopped."""
     paths = paths or run_paths()
-    with _exclusive(paths):
+    with exclusive(paths):
         return _down(paths)
+
+
+def down_unlocked(paths: RunPaths) -> list[str]:
+    """:func:`down` for a caller that already holds :func:`exclusive`."""
+    return _down(paths)
+
+
+# Names used before these became public.
+_exclusive = exclusive
 
 
 def _down(paths: RunPaths) -> list[str]:

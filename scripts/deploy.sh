@@ -65,12 +65,13 @@ EOF
 fi
 
 if [ "$embedded" = "1" ]; then
-  echo "deploy: building the project images (cached after the first run)"
-  nice python -c 'from embedded_cluster.images import ensure_project_images as e; e()' >/dev/null
+  echo "deploy: building the server image with docker (cached after the first run)"
+  nice python -c 'from embedded_cluster.project_image import build_project_image as b; b("server")' \
+    >/dev/null
   echo "deploy: starting the embedded cluster"
   KUBECONFIG="$(nice embedded-cluster up | tail -n 1)"
   export KUBECONFIG
-  # A cluster that was already up has not seen images built after its start.
+  # `up` imports the project images docker has; a cluster that was already up has not seen them.
   python -c 'from embedded_cluster.images import import_built_project_images as i; i()' >/dev/null
 fi
 

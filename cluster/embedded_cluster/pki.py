@@ -83,22 +83,20 @@ def _name(common_name: str, orgs: Sequence[str] = ()) -> x509.Name:
     return x509.Name(attrs)
 
 
-def ensure_ca(pair: CertPair, common_name: str) -> CertPair:
-    """Create a self-signed CA unless it already exists."""
-    if pair.cert.exists() and pair.key.exists():
-        return pair
-    key = ec.generate_private_key(ec.SECP256R1())
+def _builder(
+    subject: x509.Name, issuer: x509.Name, key: Key, *, days: int, ca: bool
+) -> x509.CertificateBuilder:
+    """The fields every certificate here shares; only a CA may sign certificates."""
     now = dt.datetime.now(dt.UTC)
-    name = _name(common_name)
-    cert = (
+    return (
         x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
+        .subject_name(subject)
+        .issuer_name(issuer)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=CA_DAYS))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .not_valid_after(now + dt.timedelta(days=days))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
         .add_extension(
             x509.KeyUsage(
                 digital_signature=True,
@@ -106,18 +104,33 @@ def ensure_ca(pair: CertPair, common_name: str) -> CertPair:
                 key_encipherment=True,
                 data_encipherment=False,
                 key_agreement=False,
-                key_cert_sign=True,
+                key_cert_sign=ca,
                 crl_sign=False,
                 encipher_only=False,
                 decipher_only=False,
             ),
             critical=True,
         )
+    )
+
+
+def _save(pair: CertPair, cert: x509.Certificate, key: Key) -> None:
+    _write_private(pair.key, _key_pem(key))
+    pair.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+
+
+def ensure_ca(pair: CertPair, common_name: str) -> CertPair:
+    """Create a self-signed CA unless it already exists."""
+    if pair.cert.exists() and pair.key.exists():
+        return pair
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = _name(common_name)
+    cert = (
+        _builder(name, name, key, days=CA_DAYS, ca=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
-    _write_private(pair.key, _key_pem(key))
-    pair.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    _save(pair, cert, key)
     return pair
 
 
@@ -137,7 +150,6 @@ def issue(
         return pair
     ca_cert, ca_key = _load(ca)
     key = ec.generate_private_key(ec.SECP256R1())
-    now = dt.datetime.now(dt.UTC)
     usages = []
     if server:
         usages.append(ExtendedKeyUsageOID.SERVER_AUTH)
@@ -146,28 +158,7 @@ def issue(
     if not usages:
         raise ValueError(f"certificate {common_name}: choose server and/or client usage")
     builder = (
-        x509.CertificateBuilder()
-        .subject_name(_name(common_name, orgs))
-        .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=CERT_DAYS))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=True,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
+        _builder(_name(common_name, orgs), ca_cert.subject, key, days=CERT_DAYS, ca=False)
         .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
@@ -178,9 +169,7 @@ def issue(
     sans += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips]
     if sans:
         builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
-    cert = builder.sign(ca_key, hashes.SHA256())
-    _write_private(pair.key, _key_pem(key))
-    pair.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    _save(pair, builder.sign(ca_key, hashes.SHA256()), key)
     return pair
 
 

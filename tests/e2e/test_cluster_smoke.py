@@ -21,7 +21,7 @@ import pytest
 from embedded_cluster import build, cleanup, containerd, images, lifecycle, network
 from embedded_cluster.paths import run_paths
 
-from tests.fixtures.cluster import ClusterSession, EmbeddedCluster
+from tests.fixtures.cluster import ClusterSession, EmbeddedCluster, command_lines
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -79,17 +79,11 @@ def _cluster_processes() -> set[str]:
     # Every supervisor and component names the run directory; shims name containerd's socket.
     # Pod processes name neither: the pod cgroup check covers them.
     markers = (str(run_paths().root), str(containerd.STATE_DIR))
-    found = set()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if any(marker in cmd for marker in markers):
-            found.add(f"{entry.name}: {cmd[:160]}")
-    return found
+    return {
+        f"{pid}: {cmd[:160]}"
+        for pid, cmd in command_lines()
+        if any(marker in cmd for marker in markers)
+    }
 
 
 @dataclass(frozen=True)

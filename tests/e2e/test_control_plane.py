@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from embedded_cluster import build, controlplane, lifecycle
 
-from tests.fixtures.cluster import EmbeddedCluster
+from tests.fixtures.cluster import EmbeddedCluster, command_lines
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -248,17 +248,7 @@ def _listening_ports() -> set[int]:
 
 
 def _processes_mentioning(text: str) -> list[str]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if text in cmd:
-            found.append(f"{entry.name}: {cmd[:200]}")
-    return found
+    return [f"{pid}: {cmd[:200]}" for pid, cmd in command_lines() if text in cmd]
 
 
 @pytest.mark.stops_cluster

@@ -81,15 +81,21 @@ def metadata(item: ScanItem) -> Metadata | None:
     return Metadata(app_name=item.app_name, app_user=item.app_user, ai_model=item.ai_model)
 
 
+def _content_fields(item: ScanItem) -> dict[str, Any]:
+    """The scannable fields of an item, as both the SDK's ``Content`` and a request's
+    contents element name them."""
+    return {
+        "prompt": item.prompt,
+        "response": item.response,
+        "context": item.context,
+        "code_prompt": item.code_prompt,
+        "code_response": item.code_response,
+        "tool_event": tool_event(item.tool_event),
+    }
+
+
 def content(item: ScanItem) -> Content:
-    return Content(
-        prompt=item.prompt,
-        response=item.response,
-        context=item.context,
-        code_prompt=item.code_prompt,
-        code_response=item.code_response,
-        tool_event=tool_event(item.tool_event),
-    )
+    return Content(**_content_fields(item))
 
 
 def scan_request(item: ScanItem, profile: AiProfile) -> ScanRequest:
@@ -98,16 +104,7 @@ def scan_request(item: ScanItem, profile: AiProfile) -> ScanRequest:
         session_id=item.session_id,
         ai_profile=profile,
         metadata=metadata(item),
-        contents=[
-            ScanRequestContentsInner(
-                prompt=item.prompt,
-                response=item.response,
-                code_prompt=item.code_prompt,
-                code_response=item.code_response,
-                context=item.context,
-                tool_event=tool_event(item.tool_event),
-            )
-        ],
+        contents=[ScanRequestContentsInner(**_content_fields(item))],
     )
 
 

@@ -103,6 +103,21 @@ def apiserver_argv(binary: Path, paths: RunPaths, config: ClusterConfig, pki: Pk
     ]
 
 
+def _loopback_serving(
+    kubeconfig: Path, port: int, paths: RunPaths, name: str
+) -> dict[str, str | int | Path]:
+    """Flags the controller manager and the scheduler share: one kubeconfig for the API and
+    for delegated authn/authz, HTTPS on loopback with self-made certificates in their own dir."""
+    return {
+        "kubeconfig": kubeconfig,
+        "authentication-kubeconfig": kubeconfig,
+        "authorization-kubeconfig": kubeconfig,
+        "bind-address": "127.0.0.1",
+        "secure-port": port,
+        "cert-dir": paths.root / f"{name}-certs",
+    }
+
+
 def controller_manager_argv(
     binary: Path, paths: RunPaths, config: ClusterConfig, pki: Pki, kubeconfig: Path
 ) -> list[str]:
@@ -110,12 +125,9 @@ def controller_manager_argv(
         str(binary),
         *_flags(
             {
-                "kubeconfig": kubeconfig,
-                "authentication-kubeconfig": kubeconfig,
-                "authorization-kubeconfig": kubeconfig,
-                "bind-address": "127.0.0.1",
-                "secure-port": CONTROLLER_MANAGER_PORT,
-                "cert-dir": paths.root / "controller-manager-certs",
+                **_loopback_serving(
+                    kubeconfig, CONTROLLER_MANAGER_PORT, paths, "controller-manager"
+                ),
                 "client-ca-file": pki.ca.cert,
                 "requestheader-client-ca-file": pki.front_proxy_ca.cert,
                 "root-ca-file": pki.ca.cert,
@@ -140,12 +152,7 @@ def scheduler_argv(binary: Path, paths: RunPaths, kubeconfig: Path) -> list[str]
         str(binary),
         *_flags(
             {
-                "kubeconfig": kubeconfig,
-                "authentication-kubeconfig": kubeconfig,
-                "authorization-kubeconfig": kubeconfig,
-                "bind-address": "127.0.0.1",
-                "secure-port": SCHEDULER_PORT,
-                "cert-dir": paths.root / "scheduler-certs",
+                **_loopback_serving(kubeconfig, SCHEDULER_PORT, paths, "scheduler"),
                 "leader-elect": False,
                 "profiling": False,
             }

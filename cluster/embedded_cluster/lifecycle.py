@@ -139,6 +139,20 @@ def up(*, control_plane_only: bool = False, paths: RunPaths | None = None) -> Up
         return _up(control_plane_only, paths)
 
 
+@contextmanager
+def _phase(phases: dict[str, float], name: str, *, failure: str | None = None) -> Iterator[None]:
+    """Time the block into ``phases[name]``. With ``failure``, an error in the block becomes a
+    ``ClusterError`` saying "<failure> failed: ..."."""
+    t = time.monotonic()
+    try:
+        yield
+    except Exception as exc:
+        if failure is None:
+            raise
+        raise ClusterError(f"{failure} failed: {exc}") from exc
+    phases[name] = time.monotonic() - t
+
+
 def _up(control_plane_only: bool, paths: RunPaths) -> UpResult:
     started = time.monotonic()
     want = "control-plane" if control_plane_only or not node_available() else "full"
@@ -147,23 +161,17 @@ def _up(control_plane_only: bool, paths: RunPaths) -> UpResult:
         return UpResult(paths.admin_kubeconfig, True, mode, time.monotonic() - started)
 
     phases: dict[str, float] = {}
-    t = time.monotonic()
-    binaries = build.ensure_control_plane_binaries()
-    phases["build"] = time.monotonic() - t
+    with _phase(phases, "build"):
+        binaries = build.ensure_control_plane_binaries()
 
-    t = time.monotonic()
-    config = _settle_config(paths)
-    certs = pki.ensure_pki(paths, config)
-    kubeconfigs = pki.ensure_kubeconfigs(paths, config, certs)
-    phases["pki"] = time.monotonic() - t
+    with _phase(phases, "pki"):
+        config = _settle_config(paths)
+        certs = pki.ensure_pki(paths, config)
+        kubeconfigs = pki.ensure_kubeconfigs(paths, config, certs)
 
     _mode_file(paths).write_text(want + "\n")
-    t = time.monotonic()
-    try:
+    with _phase(phases, "control-plane", failure="control plane"):
         waited = controlplane.start(paths, config, certs, kubeconfigs, binaries)
-    except Exception as exc:
-        raise ClusterError(f"control plane failed: {exc}") from exc
-    phases["control-plane"] = time.monotonic() - t
     phases.update({f"  wait {k}": v for k, v in waited.items()})
 
     if want == "full":
@@ -193,20 +201,12 @@ def _full_mode(
     node = _optional("node")
     if node is None:
         raise ClusterError("full mode needs embedded_cluster.node, which is missing")
-    t = time.monotonic()
-    try:
+    with _phase(phases, "node", failure="node"):
         node.up(paths, config, kubeconfigs)
-    except Exception as exc:
-        raise ClusterError(f"node failed: {exc}") from exc
-    phases["node"] = time.monotonic() - t
     addons = _optional("addons")
     if addons is not None:
-        t = time.monotonic()
-        try:
+        with _phase(phases, "addons", failure="addons"):
             addons.up(paths, config, kubeconfigs)
-        except Exception as exc:
-            raise ClusterError(f"addons failed: {exc}") from exc
-        phases["addons"] = time.monotonic() - t
 
 
 def _mounts_under(root: Path) -> list[str]:

@@ -77,19 +77,32 @@ def kubelet_config(paths: RunPaths, config: ClusterConfig) -> dict[str, object]:
     }
 
 
-def kubelet_argv(paths: RunPaths, config: ClusterConfig, kubeconfig: Path) -> list[str]:
-    config_file = paths.root / "kubelet-config.json"
-    config_file.write_text(json.dumps(kubelet_config(paths, config), indent=2) + "\n")
+def _argv_with_config(
+    paths: RunPaths, binary: str, config_doc: dict[str, object], *flags: str
+) -> list[str]:
+    """Write ``<binary>-config.json`` into the run directory; the argv that starts ``binary``
+    from it with the extra ``flags``."""
+    config_file = paths.root / f"{binary}-config.json"
+    config_file.write_text(json.dumps(config_doc, indent=2) + "\n")
     return [
-        str(build.ensure_binary("kubernetes", "kubelet")),
+        str(build.ensure_binary("kubernetes", binary)),
         f"--config={config_file}",
+        *flags,
+        "--v=1",
+    ]
+
+
+def kubelet_argv(paths: RunPaths, config: ClusterConfig, kubeconfig: Path) -> list[str]:
+    return _argv_with_config(
+        paths,
+        "kubelet",
+        kubelet_config(paths, config),
         f"--kubeconfig={kubeconfig}",
         f"--root-dir={kubelet_root(paths)}",
         f"--cert-dir={paths.root / 'kubelet-pki'}",
         f"--node-ip={network.NODE_ADDRESS}",
         f"--hostname-override={config.node_name}",
-        "--v=1",
-    ]
+    )
 
 
 def kube_proxy_config(config: ClusterConfig, kubeconfig: Path) -> dict[str, object]:
@@ -115,13 +128,7 @@ def kube_proxy_config(config: ClusterConfig, kubeconfig: Path) -> dict[str, obje
 
 
 def kube_proxy_argv(paths: RunPaths, config: ClusterConfig, kubeconfig: Path) -> list[str]:
-    config_file = paths.root / "kube-proxy-config.json"
-    config_file.write_text(json.dumps(kube_proxy_config(config, kubeconfig), indent=2) + "\n")
-    return [
-        str(build.ensure_binary("kubernetes", "kube-proxy")),
-        f"--config={config_file}",
-        "--v=1",
-    ]
+    return _argv_with_config(paths, "kube-proxy", kube_proxy_config(config, kubeconfig))
 
 
 def start_kubelet(paths: RunPaths, config: ClusterConfig, kubeconfig: Path) -> int:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ import pytest
 from embedded_cluster import build, cleanup, containerd, images, lifecycle, network
 from embedded_cluster.paths import run_paths
 
-from tests.fixtures.cluster import ClusterSession, EmbeddedCluster, command_lines
+from tests.fixtures.cluster import ClusterSession, EmbeddedCluster, command_lines, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -142,14 +141,8 @@ def cluster(module_cluster: EmbeddedCluster, embedded_cluster: EmbeddedCluster) 
 
 
 def _wait_for(check: Callable[[], object], what: str, timeout_s: float = 90) -> object:
-    deadline = time.monotonic() + timeout_s
-    last: object = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(1)
-    raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what} (last: {last!r})")
+    """``wait_for`` polling once a second (each check runs kubectl or an exec)."""
+    return wait_for(check, what, timeout_s, interval_s=1)
 
 
 def _manifest(namespace: str, image: str) -> str:

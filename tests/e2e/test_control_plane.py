@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from embedded_cluster import build, controlplane, lifecycle
 
-from tests.fixtures.cluster import EmbeddedCluster, command_lines
+from tests.fixtures.cluster import EmbeddedCluster, command_lines, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -47,19 +46,6 @@ def namespace(embedded_control_plane: EmbeddedCluster) -> Iterator[str]:
     embedded_control_plane.kubectl("delete", "namespace", name, "--wait=false", check=False)
 
 
-def _wait_for(
-    predicate: Callable[[], object], timeout_s: float = 60, what: str = "condition"
-) -> object:
-    deadline = time.monotonic() + timeout_s
-    last = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what} (last: {last!r})")
-
-
 def test_server_reports_pinned_version(embedded_control_plane: EmbeddedCluster) -> None:
     out = embedded_control_plane.kubectl("version", "-o", "json").stdout
     versions = json.loads(out)
@@ -86,7 +72,7 @@ def test_deployment_is_admitted_and_reconciled_by_controllers(
         out = cluster.kubectl("get", "replicasets", "-n", namespace, "-o", "json").stdout
         return json.loads(out)["items"]
 
-    rs = _wait_for(replica_sets, what="the deployment controller's ReplicaSet")
+    rs = wait_for(replica_sets, what="the deployment controller's ReplicaSet")
     assert rs[0]["metadata"]["ownerReferences"][0]["name"] == "web"
 
     def pods() -> list[dict]:
@@ -94,7 +80,7 @@ def test_deployment_is_admitted_and_reconciled_by_controllers(
         items = json.loads(out)["items"]
         return items if len(items) == 2 else []
 
-    created = _wait_for(pods, what="two pods from the ReplicaSet controller")
+    created = wait_for(pods, what="two pods from the ReplicaSet controller")
     # ServiceAccount admission mounted a projected token volume into each pod.
     volumes = created[0]["spec"]["volumes"]
     assert any(v["name"].startswith("kube-api-access-") for v in volumes), volumes
@@ -115,7 +101,7 @@ def test_deployment_is_admitted_and_reconciled_by_controllers(
                 for c in conditions
             )
 
-        _wait_for(scheduler_verdict, what="the scheduler's Unschedulable condition")
+        wait_for(scheduler_verdict, what="the scheduler's Unschedulable condition")
 
 
 def test_invalid_deployment_is_rejected_by_the_apiserver(
@@ -199,7 +185,7 @@ def test_rbac_limits_a_service_account_token(
         "-n",
         namespace,
     )
-    allowed = _wait_for(
+    allowed = wait_for(
         lambda: as_sa("get", "pods", "-n", namespace).returncode == 0, what="RBAC grant"
     )
     assert allowed

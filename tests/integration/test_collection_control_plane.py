@@ -241,6 +241,25 @@ def test_check_and_diff_report_a_change_without_making_it(sc: Scenario, tmp_path
     assert traefik["spec"]["replicas"] == 2
 
 
+def test_module_defaults_group_carries_the_kubeconfig(sc: Scenario, tmp_path: Path) -> None:
+    """The play's ``group/airs.mcp_k8s.k8s`` module defaults reach every k8s module call."""
+    second_run(sc)
+    target = write_vars(tmp_path / "target.yml", {"airs_kubeconfig": str(sc.cluster.kubeconfig)})
+    run = run_playbook(
+        "site.yml",
+        tmp_path / "missing-kubeconfig",  # what $KUBECONFIG points at: does not exist
+        vault_password_file=sc.password,
+        vars_files=(sc.vars_file, target),
+        args=("--check",),
+    ).check()
+    assert run.recap["changed"] == 0, run.output[-6000:]
+    # And the other way round: a wrong airs_kubeconfig wins over a good $KUBECONFIG.
+    wrong = write_vars(tmp_path / "wrong.yml", {"airs_kubeconfig": str(tmp_path / "nothing-here")})
+    broken = sc.play("site.yml", "--check", vars_files=(wrong,))
+    assert broken.returncode != 0
+    assert "nothing-here" in broken.output
+
+
 def test_key_change_rolls_the_deployment_without_leaking(sc: Scenario, tmp_path: Path) -> None:
     second_run(sc)
     before = sc.kubectl_json("get", "deployment", SERVER, "-n", NS)

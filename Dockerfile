@@ -34,27 +34,25 @@ RUN rm -rf /opt/venv \
  && /opt/venv/bin/pip uninstall -q -y pip setuptools \
  && find /opt/venv -name '__pycache__' -prune -exec rm -rf {} +
 
-# The AIRS API double, for tests and demos only (the cluster tests run it as a pod).
-FROM ${BASE_IMAGE} AS double
+# Shared runtime: the non-root user (UID/GID 1000) and the venv on PATH.
+FROM ${BASE_IMAGE} AS runtime
 RUN (getent group 1000 || groupadd --gid 1000 app) \
  && (getent passwd 1000 || useradd --uid 1000 --gid 1000 --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin app)
-COPY --from=double-builder /opt/venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1
+
+# The AIRS API double, for tests and demos only (the cluster tests run it as a pod).
+FROM runtime AS double
+COPY --from=double-builder /opt/venv /opt/venv
 USER 1000:1000
 EXPOSE 8443
 ENTRYPOINT ["airs-api-double"]
 CMD ["--host", "0.0.0.0", "--port", "8443", "--cert-dir", "/tmp/airs-api-double"]
 
 # The MCP server (last stage = default target).
-FROM ${BASE_IMAGE} AS server
-RUN (getent group 1000 || groupadd --gid 1000 app) \
- && (getent passwd 1000 || useradd --uid 1000 --gid 1000 --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin app)
+FROM runtime AS server
 COPY --from=builder /opt/venv /opt/venv
-ENV PATH=/opt/venv/bin:$PATH \
-    PYTHONUNBUFFERED=1 \
-    PYTHONDONTWRITEBYTECODE=1
 USER 1000:1000
 EXPOSE 8000
 ENTRYPOINT ["airs-mcp-server"]

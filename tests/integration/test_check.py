@@ -1,0 +1,61 @@
+"""``airs-mcp-check``: the live-scan command `make deploy` ends with, against a real server."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from tests.fixtures.processes import AirsDouble, McpServerHandle, script
+
+pytestmark = pytest.mark.integration
+
+
+def _check(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [script("airs-mcp-check"), *args], capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+@pytest.mark.parametrize("path", ["/sse/", "/mcp"])
+def test_injection_is_blocked_over_either_transport(mcp_server: McpServerHandle, path: str) -> None:
+    proc = _check(mcp_server.url + path, "--json", "--expect-action", "block")
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["ok"] is True
+    assert result["action"] == "block"
+    assert result["category"] == "malicious"
+    assert result["detections"], result
+    assert len(result["scan_id"]) == 36
+
+
+def test_benign_prompt_fails_an_expected_block(mcp_server: McpServerHandle) -> None:
+    proc = _check(mcp_server.sse_url, "--prompt", "What is the capital of France?",
+                  "--expect-action", "block")  # fmt: skip
+    assert proc.returncode == 1
+    assert "action=allow" in proc.stdout
+    assert "expected action block, got allow" in proc.stderr
+
+
+def test_airs_failure_is_reported_as_a_failed_check(
+    mcp_server: McpServerHandle, airs_double: AirsDouble
+) -> None:
+    airs_double.set_fault(status=401, count=-1)
+    proc = _check(mcp_server.sse_url)
+    assert proc.returncode == 1
+    assert "FAILED" in proc.stdout
+    assert "tool error" in proc.stdout
+
+
+def test_nothing_listening_is_a_clear_failure(tmp_path: object) -> None:
+    proc = _check("http://127.0.0.1:9/sse/", "--timeout", "10")
+    assert proc.returncode == 1
+    assert "FAILED" in proc.stdout
+    assert "Connect" in proc.stdout, proc.stdout
+
+
+def test_a_url_without_a_transport_path_is_a_usage_error() -> None:
+    proc = _check("http://127.0.0.1:9/")
+    assert proc.returncode == 2
+    assert "/sse/" in proc.stderr

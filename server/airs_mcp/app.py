@@ -11,18 +11,20 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from mcp.server.mcpserver import MCPServer
-from mcp.server.transport_security import TransportSecurityMiddleware, TransportSecuritySettings
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from airs_mcp import __version__
 from airs_mcp.airs_client import AirsClient
 from airs_mcp.config import Settings
+from airs_mcp.host_rules import transport_security
 from airs_mcp.service import ScanService
+from airs_mcp.sse_guard import SseGuard
 from airs_mcp.tools import register_tools
+
+__all__ = ["Runtime", "SseGuard", "create_app", "transport_security"]
 
 SERVER_NAME = "airs-mcp"
 INSTRUCTIONS = (
@@ -48,76 +50,6 @@ class Runtime:
         if self.scan_service is None:
             raise RuntimeError("the server is not started")
         return self.scan_service
-
-
-def _has_port(value: str) -> bool:
-    hostport = value.split("://", 1)[-1]
-    if hostport.startswith("["):
-        return "]:" in hostport
-    return ":" in hostport
-
-
-def _with_any_port(values: tuple[str, ...]) -> list[str]:
-    """The SDK matches hosts/origins exactly or as ``name:*``: accept each with any port."""
-    out: list[str] = []
-    for value in values:
-        out.append(value)
-        tail = (
-            value.rsplit("]", 1)[-1] if value.startswith(("[", "http://[", "https://[")) else value
-        )
-        if ":" not in tail.split("://", 1)[-1]:
-            out.append(value + ":*")
-    return out
-
-
-def transport_security(settings: Settings) -> TransportSecuritySettings:
-    if not settings.host_check:
-        return TransportSecuritySettings(enable_dns_rebinding_protection=False)
-    return TransportSecuritySettings(
-        enable_dns_rebinding_protection=True,
-        allowed_hosts=_with_any_port(settings.allowed_hosts),
-        allowed_origins=_with_any_port(settings.allowed_origins),
-    )
-
-
-class SseGuard:
-    """Wraps the SDK's SSE app.
-
-    - A bad Host/Origin on the stream GET gets its 421/403 here: the SDK sends the same answer
-      but then raises, which uvicorn logs as an application error.
-    - When the server ends a stream (shutdown), the SDK's endpoint returns a second, empty
-      response after the event stream; uvicorn rejects that as a protocol error. Only the first
-      response start is passed on; a later body message just closes the stream.
-    """
-
-    def __init__(self, app: ASGIApp, security: TransportSecuritySettings) -> None:
-        self.app = app
-        self.guard = TransportSecurityMiddleware(security)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        if scope["method"] == "GET":
-            refusal = await self.guard.validate_request(Request(scope, receive), is_post=False)
-            if refusal is not None:
-                await refusal(scope, receive, send)
-                return
-        started = finished = False
-
-        async def send_once(message: Message) -> None:
-            nonlocal started, finished
-            if finished:
-                return
-            if message["type"] == "http.response.start":
-                if started:
-                    return
-                started = True
-            elif message["type"] == "http.response.body" and not message.get("more_body"):
-                finished = True
-            await send(message)
-
-        await self.app(scope, receive, send_once)
 
 
 def build_mcp(runtime: Runtime) -> MCPServer:

@@ -1,0 +1,1 @@
+"""Helpers of ``make deploy``: compact Ansible progress, the endpoint summary."""

@@ -15,12 +15,15 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
+from starlette.types import ASGIApp
 
 from airs_mcp import __version__
 from airs_mcp.airs_client import AirsClient
 from airs_mcp.config import Settings
 from airs_mcp.host_rules import transport_security
 from airs_mcp.service import ScanService
+from airs_mcp.session_forwarder import SessionForwarder
+from airs_mcp.session_routing import SessionRouter
 from airs_mcp.sse_guard import SseGuard
 from airs_mcp.tools import register_tools
 
@@ -40,6 +43,7 @@ class Runtime:
         self.settings = settings
         self.client: AirsClient | None = None
         self.scan_service: ScanService | None = None
+        self.forwarder: SessionForwarder | None = None  # only with session routing
         self.shutting_down = False
 
     @property
@@ -77,6 +81,8 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
         client = AirsClient(settings)
         client.start()
         runtime.client = client
+        if settings.session_routing:
+            runtime.forwarder = SessionForwarder()
         try:
             async with mcp.session_manager.run():
                 runtime.scan_service = ScanService(client, settings)
@@ -84,6 +90,9 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
         finally:
             runtime.shutting_down = True
             runtime.scan_service = None
+            forwarder, runtime.forwarder = runtime.forwarder, None
+            if forwarder is not None:
+                await forwarder.aclose()
             await client.close()
 
     async def healthz(request: Request) -> JSONResponse:
@@ -95,11 +104,15 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
         state = "shutting_down" if runtime.shutting_down else "starting"
         return JSONResponse({"status": state}, status_code=503)
 
+    sse_app: ASGIApp = sse
+    if settings.session_routing:
+        # Without a routing key and advertised address, the SSE app is served exactly as before.
+        sse_app = SessionRouter(sse, settings, security, lambda: runtime.forwarder)
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         *streamable.routes,
-        Mount("/sse", app=SseGuard(sse, security)),
+        Mount("/sse", app=SseGuard(sse_app, security)),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.runtime = runtime

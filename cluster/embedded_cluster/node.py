@@ -8,7 +8,7 @@ Interface used by ``lifecycle`` (documented there)::
     status(paths) -> dict[str, bool]           containerd, kubelet, kube-proxy running?
     log_files(paths) -> dict[str, Path]
     network_info() -> dict[str, str]           bridge, node IP, client netns, MetalLB pool
-    prebuild() -> None                         build every binary the node and its images need
+    prebuild_targets() -> list[build.Target]   every binary the node and its images need
 
 ``kubeconfigs`` must hold ``kubelet`` and ``kube-proxy`` (written by ``pki.ensure_kubeconfigs``)
 and ``admin`` for the readiness check. Host sysctls the node needs
@@ -137,13 +137,13 @@ def wait_ready(
     )
 
 
-def prebuild() -> None:
-    """Build (or find cached) the node's binaries and every image's program; start nothing."""
-    for binary in ("kubelet", "kube-proxy", "kubectl"):
-        build.ensure_binary("kubernetes", binary)
-    build.ensure_component("cni-plugins")
-    for spec in images.specs():
-        spec.binary()
+def prebuild_targets() -> list[build.Target]:
+    """The node's binaries and the programs of the images ``up`` imports (not the tests'
+    helper images: those are built when a test asks for them)."""
+    targets = [build.Target("kubernetes", b) for b in ("kubelet", "kube-proxy", "kubectl")]
+    targets += build.component_targets("cni-plugins")
+    targets += [spec.source for spec in images.specs() if spec.source is not None]
+    return targets
 
 
 def up(paths: RunPaths, config: ClusterConfig, kubeconfigs: Mapping[str, Path]) -> None:

@@ -23,11 +23,19 @@ import sys
 import tempfile
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Literal, cast
 
 from embedded_cluster.base_image import BaseImageError, cache_dir, ensure_base_image, file_lock
+from embedded_cluster.progress import phase
 
-__all__ = ["IMAGE_NAMES", "build_project_image", "image_tag", "project_root", "wheelhouse"]
+__all__ = [
+    "IMAGE_NAMES",
+    "build_project_image",
+    "image_tag",
+    "project_root",
+    "target",
+    "wheelhouse",
+]
 
 Target = Literal["server", "double"]
 
@@ -39,6 +47,15 @@ IMAGE_NAMES: dict[str, str] = {
 GLIBC_MINOR = 36
 PLATFORMS = tuple(f"manylinux_2_{minor}_x86_64" for minor in range(GLIBC_MINOR, 4, -1))
 _CONTEXT_FILES = ("Dockerfile", ".dockerignore", "pyproject.toml", "README.md")
+# Cold durations measured on this project's build machine, for the progress lines only.
+EXPECTED_S = {"wheels": 20.0, "docker build": 50.0}
+
+
+def target(name: str) -> Target:
+    """``name`` as a :data:`Target`, or ``ValueError`` naming the known ones."""
+    if name not in IMAGE_NAMES:
+        raise ValueError(f"unknown image {name!r}; known: {', '.join(IMAGE_NAMES)}")
+    return cast(Target, name)
 
 
 def project_root() -> Path:
@@ -109,17 +126,22 @@ def wheelhouse(root: Path, py_version: str) -> Path:
         shutil.rmtree(dest, ignore_errors=True)  # an interrupted earlier attempt
         partial = Path(tempfile.mkdtemp(prefix="wheels-", dir=base))
         try:
-            _pip("wheel", ["wheel", "--quiet", "--wheel-dir", str(partial), *reqs])
-            platforms = [arg for platform in PLATFORMS for arg in ("--platform", platform)]
-            target = ["--implementation", "cp", "--python-version", py_version, *platforms]
-            local = ["--find-links", str(partial), "--dest", str(partial)]
-            _pip("download", ["download", "--quiet", "--only-binary=:all:", *target, *local, *reqs])
+            with phase("image", f"wheels for Python {py_version}", EXPECTED_S["wheels"]):
+                _fetch_wheels(partial, py_version, reqs)
         except BaseImageError:
             shutil.rmtree(partial, ignore_errors=True)
             raise
         (partial / ".complete").touch()
         partial.replace(dest)
     return dest
+
+
+def _fetch_wheels(partial: Path, py_version: str, reqs: list[str]) -> None:
+    _pip("wheel", ["wheel", "--quiet", "--wheel-dir", str(partial), *reqs])
+    platforms = [arg for platform in PLATFORMS for arg in ("--platform", platform)]
+    spec = ["--implementation", "cp", "--python-version", py_version, *platforms]
+    local = ["--find-links", str(partial), "--dest", str(partial)]
+    _pip("download", ["download", "--quiet", "--only-binary=:all:", *spec, *local, *reqs])
 
 
 def _context(root: Path, wheels: Path, directory: Path) -> None:
@@ -154,7 +176,8 @@ def build_project_image(target: Target, base: str | None = None, tag: str | None
             tag,
             str(context),
         ]
-        result = subprocess.run(argv, capture_output=True, text=True, check=False)
+        with phase("image", f"{target}: docker build {tag}", EXPECTED_S["docker build"]):
+            result = subprocess.run(argv, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         tail = (result.stdout + result.stderr)[-4000:]
         raise BaseImageError(f"docker build --target {target} failed:\n{tail}")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from embedded_cluster import build
+from embedded_cluster.build import Target
 
 
 @pytest.mark.parametrize("name", sorted(build.COMPONENTS))
@@ -44,3 +45,16 @@ def test_unknown_component_or_binary_is_named_in_the_error() -> None:
         build.binary_path("nope", "x")
     with pytest.raises(build.BuildError, match="kubernetes has no binary 'etcd'"):
         build.ensure_binary("kubernetes", "etcd")
+
+
+def test_estimates_prefer_times_recorded_on_this_machine(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("AIRS_MCP_CACHE", str(tmp_path))
+    apiserver = Target("kubernetes", "kube-apiserver")
+    reference = build.COMPONENTS["kubernetes"].reference_seconds["kube-apiserver"]
+    assert build.expected_seconds(apiserver) == reference
+    out = build.out_dir(apiserver)
+    out.mkdir(parents=True)
+    (out / "build-times.json").write_text('{"kube-apiserver": 123.4}\n')
+    assert build.expected_seconds(apiserver) == 123.4

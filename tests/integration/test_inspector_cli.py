@@ -11,11 +11,12 @@ from __future__ import annotations
 import json
 import subprocess
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.fixtures.node import INSPECTOR_CLI_DIR, NODE, node_env, require_node
+from tests.fixtures.node import INSPECTOR_CLI_DIR, NODE, NODE_MODULES, node_env, require_node
 from tests.fixtures.processes import McpServerHandle
 
 pytestmark = pytest.mark.integration
@@ -118,3 +119,34 @@ def test_invalid_scan_id_is_a_tool_error(mcp_server: McpServerHandle) -> None:
     result = inspector(mcp_server.sse_url, "tools/call", *args)
     assert result["isError"] is True
     assert "not-a-uuid" in result["content"][0]["text"]
+
+
+# The current inspector (``@modelcontextprotocol/inspector`` v2, CLI mode): v1 above is
+# deprecated and receives security fixes only, so both are kept under test.
+INSPECTOR_V2_CLI = (
+    NODE_MODULES / "@modelcontextprotocol" / "inspector" / "clients" / "cli" / "build" / "index.js"
+)
+
+
+@pytest.mark.parametrize(("transport", "path"), [("sse", "sse_url"), ("http", "mcp_url")])
+def test_current_inspector_lists_and_calls(
+    mcp_server: McpServerHandle, transport: str, path: str, tmp_path: Path
+) -> None:
+    require_node()
+    assert INSPECTOR_V2_CLI.exists(), f"{INSPECTOR_V2_CLI} missing: make setup"
+    url = getattr(mcp_server, path)
+    env = {**node_env(), "HOME": str(tmp_path)}  # v2 keeps a catalog under $HOME
+
+    def run(*args: str) -> dict[str, Any]:
+        argv = [str(NODE), str(INSPECTOR_V2_CLI), url, "--transport", transport, *args]
+        proc = subprocess.run(
+            argv, env=env, capture_output=True, text=True, timeout=60, check=False
+        )
+        assert proc.returncode == 0, proc.stderr
+        return json.loads(proc.stdout)
+
+    assert sorted(tool["name"] for tool in run("--method", "tools/list")["tools"]) == sorted(TOOLS)
+    args = ["--method", "tools/call", "--tool-name", "pan_inline_scan"]
+    result = run(*args, "--tool-arg", f"prompt={INJECTION}")
+    assert result["isError"] is False, result
+    assert result["structuredContent"]["action"] == "block"

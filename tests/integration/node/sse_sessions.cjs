@@ -2,7 +2,8 @@
 //
 //   NODE_PATH=.node/node_modules node sse_sessions.cjs URL COUNT [--cookie-jar]
 //
-// Each session connects to URL (the /sse/ stream), calls pan_inline_scan once and closes.
+// Each session connects to URL (the /sse/ stream), lists the tools, calls pan_inline_scan once
+// and closes.
 // With --cookie-jar every request of a session goes through a fetch that stores the response
 // cookies and sends them back (what a browser does, and what a sticky load balancer needs);
 // without it the SDK's plain fetch is used. Prints one JSON line:
@@ -42,6 +43,10 @@ async function oneSession(url, index, useJar) {
   try {
     const work = (async () => {
       await client.connect(transport);
+      const { tools } = await client.listTools();
+      if (!tools.some((tool) => tool.name === "pan_inline_scan")) {
+        throw new Error("tools/list lacks pan_inline_scan");
+      }
       const result = await client.callTool({
         name: "pan_inline_scan",
         arguments: { prompt: `benign question ${index}` },

@@ -1,0 +1,69 @@
+"""The collection's molecule ``kind`` scenario, run for real: kind v0.33 and an unmodified docker.
+
+``molecule test -s kind``: destroy, syntax, create (host runtime adaptation where needed, kind,
+the locally built node image, ``kind create cluster``, ``kind load image-archive`` of MetalLB,
+Traefik, the server and the AIRS double, CoreDNS without upstream forwarding, the MetalLB pool
+inside kind's docker network), converge (``site.yml``), idempotence, verify (``verify.yml``,
+HTTP through the MetalLB address) and destroy (cluster and network removed).
+
+The heavy builds (kind's base and node images) are cached; ``scripts/test.sh`` prebuilds them.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures.ansible import DEMO_VAULT_PASSWORD
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[2]
+COLLECTION = ROOT / "collections" / "ansible_collections" / "airs" / "mcp_k8s"
+CLUSTER = "airs-molecule"
+NETWORK = "airs-kind"
+
+
+def _docker_lines(*argv: str) -> list[str]:
+    out = subprocess.run(["docker", *argv], capture_output=True, text=True, check=True).stdout
+    return [line for line in out.splitlines() if line.strip()]
+
+
+@pytest.mark.timeout(2400)
+def test_kind_scenario_passes(tmp_path: Path) -> None:
+    password = tmp_path / "vault-pass"
+    password.write_bytes(DEMO_VAULT_PASSWORD.read_bytes())
+    password.chmod(0o600)
+    env = {
+        **os.environ,
+        "AIRS_VAULT_PASSWORD_FILE": str(password),
+        "ANSIBLE_NOCOLOR": "1",
+        "PATH": f"{ROOT / '.venv' / 'bin'}:{os.environ.get('PATH', '')}",
+    }
+    env.pop("KUBECONFIG", None)
+    proc = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "molecule"), "test", "-s", "kind"],
+        cwd=COLLECTION,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=2300,
+        check=False,
+    )
+    (tmp_path / "molecule.log").write_text(proc.stdout)
+    assert proc.returncode == 0, proc.stdout[-8000:]
+    for task in (
+        "Create the cluster from airs-mcp-k8s/kind-node:",
+        "Load the locally built images into the node",
+        "Idempotence completed successfully",
+        "Expect the server itself to answer an unknown SSE session",
+    ):
+        assert task in proc.stdout, task
+    # destroy removed the node container and the scenario's docker network
+    label = f"label=io.x-k8s.kind.cluster={CLUSTER}"
+    assert _docker_lines("ps", "-aq", "--filter", label) == []
+    assert NETWORK not in _docker_lines("network", "ls", "--format", "{{.Name}}")

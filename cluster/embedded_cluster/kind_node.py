@@ -40,7 +40,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from embedded_cluster import build
+from embedded_cluster import build, kind_base
 from embedded_cluster.base_image import (
     BaseImageError,
     cache_dir,
@@ -56,7 +56,7 @@ KUBERNETES_VERSION = build.KUBERNETES_VERSION
 # The single node's pod range: the first /24 the controller-manager hands out from kind's
 # default podSubnet 10.244.0.0/16.
 POD_RANGE = "10.244.0.0/24"
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2
 EXPECTED_S = {"assemble": 120.0, "save": 30.0}
 ENTRYPOINT = '["/usr/local/bin/entrypoint", "/sbin/init"]'
 NODE_BINARIES = ("kubeadm", "kubelet", "kubectl")
@@ -121,7 +121,8 @@ def _inputs() -> Inputs:
     return Inputs(
         ensure_kind_base_image(),
         binaries,
-        ensure_base_image("debian", ("iptables", "conntrack")),
+        # kind's base root filesystem has iptables, nft and conntrack: no second debootstrap.
+        ensure_base_image("debian", kind_base.PACKAGES),
     )
 
 
@@ -185,7 +186,9 @@ def _archive(inputs: Inputs, ref: str, out: Path) -> None:
         _proxy_archive(inputs, ref, out)
         return
     path = f"/usr/local/bin/{name}" if name != "pause" else "/pause"
-    user = "65532:65532" if name in {"pause", "coredns"} else ""
+    # kubeadm's CoreDNS Deployment grants NET_BIND_SERVICE but no file capability exists on
+    # this binary (upstream sets one), so CoreDNS runs as root here to bind :53.
+    user = "65532:65532" if name == "pause" else ""
     entry = FileEntry(path, inputs.binaries[name])
     write_image(out, ref, [entry], ImageConfig(entrypoint=[path], user=user))
 
@@ -283,4 +286,12 @@ def ensure_node_image() -> str:
         with phase("kind", f"docker save {saved.name}", EXPECTED_S["save"]):
             _run("docker save", ["docker", "save", "-o", str(partial), tag])
             partial.replace(saved)
+        _drop_older(saved)
     return tag
+
+
+def _drop_older(saved: Path) -> None:
+    """Keep one saved node image per Kubernetes version: older recipes are dead weight."""
+    for old in cache_dir().glob(f"kind-node-{KUBERNETES_VERSION}-*.tar"):
+        if old != saved:
+            old.unlink()

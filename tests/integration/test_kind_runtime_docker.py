@@ -23,7 +23,7 @@ def _cap_bnd(status: str) -> str:
 
 @pytest.fixture(scope="module")
 def debian() -> str:
-    return ensure_base_image("debian")
+    return ensure_base_image("python")  # the project images' base: usually cached
 
 
 def _docker(*argv: str) -> subprocess.CompletedProcess[str]:

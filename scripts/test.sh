@@ -43,6 +43,7 @@ run_pytest() {
 prebuild_cluster() {
   echo "== embedded cluster: build what is missing"
   embedded-cluster build
+  python -m embedded_cluster.kind_prepare --prebuild >/dev/null  # kind + its node image (test_kind.py)
 }
 
 case "$part" in

@@ -12,7 +12,6 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 COLLECTION = ROOT / "collections" / "ansible_collections" / "airs" / "mcp_k8s"
-ROLES = ("metallb", "traefik", "secret", "mcp_server", "ingress")
 VAULT = ROOT / "inventories" / "example" / "group_vars" / "all" / "vault.yml"
 DEMO_PASSWORD = ROOT / "inventories" / "example" / "vault-password.example"
 
@@ -28,6 +27,16 @@ def _load_module(path: Path, name: str) -> ModuleType:
 
 def _yaml(path: Path) -> dict:
     return yaml.safe_load(path.read_text())
+
+
+ROLE_TOOL = _load_module(COLLECTION / "tools" / "role_variables.py", "role_variables")
+ROLES: tuple[str, ...] = ROLE_TOOL.ROLES
+
+
+def test_every_role_is_listed_once() -> None:
+    on_disk = {path.name for path in (COLLECTION / "roles").iterdir() if path.is_dir()}
+    listed = [*ROLE_TOOL.ROLES, *ROLE_TOOL.INTERNAL_ROLES]
+    assert sorted(listed) == sorted(on_disk)
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -56,7 +65,7 @@ def test_spec_defaults_mirror_the_role_defaults(role: str) -> None:
 
 
 def test_readme_tables_match_the_specs() -> None:
-    tool = _load_module(COLLECTION / "tools" / "role_variables.py", "role_variables")
+    tool = ROLE_TOOL
     table = tool.render()
     for readme in (COLLECTION / "README.md", ROOT / "README.md"):
         text = readme.read_text()

@@ -1,28 +1,34 @@
 #!/usr/bin/env bash
-# `make deploy`: deploy the whole stack with playbooks/site.yml, then check it with verify.yml.
+# `make deploy`: deploy the whole stack, check it, and end with a usable endpoint.
 #
-# Default: start the embedded cluster (`embedded-cluster up`), build the project images and
-# import them into its containerd, and deploy with inventories/example. With KUBECONFIG set (or
-# AIRS_INVENTORY pointing at your own inventory) the embedded cluster is left alone and the
-# playbooks run against that cluster instead.
+# Default (no KUBECONFIG, no AIRS_INVENTORY): the embedded cluster in DEMO MODE. The cluster's
+# components and the project images are built (cached, in parallel), the cluster started, and
+# playbooks/demo.yml runs the AIRS API double as the AIRS endpoint before site.yml, since the
+# AIRS cloud cannot be reached from here. With KUBECONFIG set (or AIRS_INVENTORY pointing at your
+# own inventory) the embedded cluster is left alone and playbooks/site.yml runs against yours.
 #
 # Environment:
 #   AIRS_INVENTORY            inventory directory (default inventories/example)
 #   AIRS_VAULT_PASSWORD_FILE  vault password file; the example inventory falls back to its
 #                             public demo password (never do that with real keys)
+#   AIRS_DEMO                 1: deploy the AIRS API double and point the server at it
+#                             (default 1 on the embedded cluster, else 0)
 #   AIRS_LOCAL_MANIFESTS      1: take the MetalLB/Traefik manifests from the Go module cache
 #                             instead of their upstream URLs (default 1 for the embedded cluster)
-#   AIRS_SKIP_VERIFY          1: do not run playbooks/verify.yml
+#   AIRS_SKIP_VERIFY          1: do not run playbooks/verify.yml and the live check
 #   AIRS_ANSIBLE_ARGS         extra ansible-playbook arguments (e.g. "--check --diff")
+#   AIRS_DEPLOY_VERBOSE       1: show ansible's whole output (diffs included) instead of one
+#                             line per step; also implied by -v in AIRS_ANSIBLE_ARGS
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
-export ANSIBLE_CONFIG="$PWD/ansible.cfg"
+export ANSIBLE_CONFIG="$PWD/ansible.cfg" ANSIBLE_NOCOLOR=1
 : "${AIRS_MCP_CACHE:=$HOME/.cache/airs-mcp-k8s}"
+export AIRS_MCP_CACHE
 
-METALLB_MODULE="go.universe.tf/metallb@v0.15.2"
-# The module proxy does not serve v3.7.15; the CRD and RBAC files are identical across 3.7.x.
-TRAEFIK_MODULE="github.com/traefik/traefik/v3@v3.7.13"
+started=$SECONDS
+step() { printf '\n[deploy %s] %s\n' "$(date -u -d "@$((SECONDS - started))" +%M:%S)" "$*"; }
+fail() { echo "deploy: FAILED: $*" >&2; exit 1; }
 
 inventory="${AIRS_INVENTORY:-inventories/example}"
 [ -f "$inventory/hosts.yml" ] || { echo "deploy: no $inventory/hosts.yml" >&2; exit 2; }
@@ -31,6 +37,7 @@ embedded=1
 if [ -n "${KUBECONFIG:-}" ] || [ -n "${AIRS_INVENTORY:-}" ]; then
   embedded=0
 fi
+demo="${AIRS_DEMO:-$embedded}"
 
 vault_pass="${AIRS_VAULT_PASSWORD_FILE:-}"
 if [ -z "$vault_pass" ]; then
@@ -45,45 +52,98 @@ if [ -z "$vault_pass" ]; then
   fi
 fi
 
-module_dir() {
-  go mod download -json "$1" | python3 -c 'import json, sys; print(json.load(sys.stdin)["Dir"])'
+logs="$AIRS_MCP_CACHE/deploy/logs/$(date -u +%Y%m%dT%H%M%SZ)"
+mkdir -p "$logs"
+
+# Runs "$@" with its output in $logs/$1.log, a line every 30 s while it runs; on failure, the log's tail.
+logged() {
+  local name=$1 log="$logs/$1.log" pid elapsed=0
+  shift
+  "$@" >"$log" 2>&1 &
+  pid=$!
+  while kill -0 "$pid" 2>/dev/null; do
+    sleep 1
+    elapsed=$((elapsed + 1))
+    if ((elapsed % 30 == 0)); then echo "  ... $name: ${elapsed} s"; fi
+  done
+  if ! wait "$pid"; then
+    tail -n 20 "$log" >&2
+    fail "$name (log: $log)"
+  fi
 }
+
+if [ "$embedded" = "1" ]; then
+  step "building the cluster's components and the project images (cached; cold: ~15 min)"
+  # The image builds (debootstrap, wheels: mostly I/O) overlap the Go builds (CPU).
+  logged images-build embedded-cluster images build server double &
+  images_pid=$!
+  embedded-cluster build || fail "building the cluster's components"
+  wait "$images_pid" || exit 1
+  echo "  images built (log: $logs/images-build.log)"
+
+  step "starting the embedded cluster"
+  KUBECONFIG="$(embedded-cluster up | tail -n 1)" || fail "embedded-cluster up (embedded-cluster logs)"
+  export KUBECONFIG
+  # `up` imports the project images docker has; a cluster that was already up has not seen them.
+  logged images-import embedded-cluster images import
+fi
 
 extra_vars=()
 if [ "${AIRS_LOCAL_MANIFESTS:-$embedded}" = "1" ]; then
-  vars_file="$AIRS_MCP_CACHE/deploy/local-manifests.yml"
-  mkdir -p "$(dirname "$vars_file")"
-  metallb_dir="$(cd / && module_dir "$METALLB_MODULE")"
-  traefik_dir="$(cd / && module_dir "$TRAEFIK_MODULE")/docs/content/reference/dynamic-configuration"
-  cat >"$vars_file" <<EOF
----
-metallb_manifest_src: $metallb_dir/config/manifests/metallb-native.yaml
-traefik_crds_src: $traefik_dir/kubernetes-crd-definition-v1.yml
-traefik_rbac_src: $traefik_dir/kubernetes-crd-rbac.yml
-EOF
+  vars_file="$logs/local-manifests.yml"
+  embedded-cluster manifests >"$vars_file" || fail "finding the pinned manifests in the Go module cache"
   extra_vars+=(-e "@$vars_file")
 fi
 
-if [ "$embedded" = "1" ]; then
-  echo "deploy: building the server image with docker (cached after the first run)"
-  nice python -c 'from embedded_cluster.project_image import build_project_image as b; b("server")' \
-    >/dev/null
-  echo "deploy: starting the embedded cluster"
-  KUBECONFIG="$(nice embedded-cluster up | tail -n 1)"
-  export KUBECONFIG
-  # `up` imports the project images docker has; a cluster that was already up has not seen them.
-  python -c 'from embedded_cluster.images import import_built_project_images as i; i()' >/dev/null
-fi
-
 read -r -a user_args <<<"${AIRS_ANSIBLE_ARGS:-}"
-run() {
-  ansible-playbook "playbooks/$1" -i "$inventory/hosts.yml" --vault-password-file "$vault_pass" \
-    "${extra_vars[@]}" "${user_args[@]}"
+verbose="${AIRS_DEPLOY_VERBOSE:-0}"
+for arg in "${user_args[@]}"; do
+  case "$arg" in -v*) verbose=1 ;; esac
+done
+
+play() {
+  local book=$1
+  shift
+  local cmd=(ansible-playbook "playbooks/$book" -i "$inventory/hosts.yml"
+             --vault-password-file "$vault_pass" "${extra_vars[@]}" "$@" "${user_args[@]}")
+  if [ "$verbose" = "1" ]; then
+    "${cmd[@]}" 2>&1 | tee "$logs/${book%.yml}.log"
+  else
+    "${cmd[@]}" 2>&1 | python -m airs_deploy.progress --log "$logs/${book%.yml}.log"
+  fi
 }
 
-echo "deploy: ansible-playbook playbooks/site.yml (KUBECONFIG=${KUBECONFIG:-~/.kube/config})"
-run site.yml
-if [ "${AIRS_SKIP_VERIFY:-0}" != "1" ]; then
-  run verify.yml
+if [ "$demo" = "1" ]; then
+  step "ansible-playbook playbooks/demo.yml: the AIRS API double (DEMO MODE), then site.yml"
+  play demo.yml
+else
+  step "ansible-playbook playbooks/site.yml (KUBECONFIG=${KUBECONFIG:-~/.kube/config})"
+  play site.yml
 fi
-echo "deploy: done; MCP over SSE at http://<the traefik Service's load balancer address>/sse/"
+
+if [ "${AIRS_SKIP_VERIFY:-0}" = "1" ]; then
+  step "done (verify skipped); logs in $logs"
+  exit 0
+fi
+
+step "ansible-playbook playbooks/verify.yml"
+report="$logs/endpoint.json"
+play verify.yml -e "verify_report_file=$report"
+
+step "live pan_inline_scan through the load balancer"
+check="$logs/check.json"
+sse_url="$(python -c 'import json, sys; print(json.load(open(sys.argv[1]))["sse_url"])' "$report")"
+netns=""
+if [ "$embedded" = "1" ]; then
+  # From the external client namespace, as another machine on the node's LAN would connect.
+  netns="$(python -c 'from embedded_cluster import network; print(network.CLIENT_NETNS)')"
+  ip netns exec "$netns" airs-mcp-check "$sse_url" --json --timeout 60 >"$check" || true
+else
+  airs-mcp-check "$sse_url" --json --timeout 60 >"$check" || true
+fi
+
+summary_args=(--report "$report" --check "$check")
+[ "$demo" = "1" ] && summary_args+=(--demo)
+[ -n "$netns" ] && summary_args+=(--client-netns "$netns")
+python -m airs_deploy.summary "${summary_args[@]}" || fail "the live scan did not answer (logs: $logs)"
+echo "Deployed in $(((SECONDS - started) / 60)) min $(((SECONDS - started) % 60)) s; logs: $logs"

@@ -8,8 +8,8 @@ part="${1:-all}"
 
 run_lint() {
   echo "== lint: ruff"
-  ruff check server cluster tests bench
-  ruff format --check server cluster tests bench
+  ruff check server cluster deploy tests bench collections/ansible_collections/airs/mcp_k8s/plugins collections/ansible_collections/airs/mcp_k8s/tools
+  ruff format --check server cluster deploy tests bench collections/ansible_collections/airs/mcp_k8s/plugins collections/ansible_collections/airs/mcp_k8s/tools
   echo "== lint: yamllint (Ansible content)"
   yamllint --strict collections playbooks inventories requirements.yml .ansible-lint .yamllint
   echo "== lint: ansible-lint (production profile)"
@@ -25,6 +25,8 @@ run_lint() {
     export AIRS_VAULT_PASSWORD_FILE="$PWD/../../../../inventories/example/vault-password.example" &&
     molecule list && molecule syntax -s kind && molecule syntax -s embedded) 2>&1)" ||
     { echo "$out"; return 1; }
+  echo "== lint: changelog fragments"
+  (cd collections/ansible_collections/airs/mcp_k8s && antsibull-changelog lint)
   echo "== lint: README role variable tables match the argument specs"
   python collections/ansible_collections/airs/mcp_k8s/tools/role_variables.py --check \
     collections/ansible_collections/airs/mcp_k8s/README.md README.md

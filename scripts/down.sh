@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# `make down`: undo `make deploy`.
+#   Embedded cluster (default): stop it; its state, and with it the whole deployment, is removed
+#   (`embedded-cluster down` leaves the machine as it was before `up`).
+#   KUBECONFIG or AIRS_INVENTORY set: run playbooks/uninstall.yml against that cluster.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PWD/.venv/bin:$PATH"
+export ANSIBLE_CONFIG="$PWD/ansible.cfg"
+
+if [ -z "${KUBECONFIG:-}" ] && [ -z "${AIRS_INVENTORY:-}" ]; then
+  echo "down: stopping the embedded cluster and removing its state"
+  exec embedded-cluster down
+fi
+inventory="${AIRS_INVENTORY:-inventories/example}"
+vault_pass="${AIRS_VAULT_PASSWORD_FILE:-$inventory/.vault-pass}"
+[ -f "$vault_pass" ] || { echo "down: set AIRS_VAULT_PASSWORD_FILE" >&2; exit 2; }
+exec ansible-playbook playbooks/uninstall.yml -i "$inventory/hosts.yml" --vault-password-file "$vault_pass"

@@ -1,0 +1,264 @@
+"""The main command, ``make deploy`` (``scripts/deploy.sh``), on the full embedded cluster.
+
+It runs as a new user runs it: demo mode (the AIRS API double in the cluster as the AIRS
+endpoint), the compact progress, ``verify.yml``, a live scan from the external client namespace
+and the closing summary. Then, from the client namespace (``airs-client``, standing in for
+another machine on the node's LAN) through the MetalLB address: the ``mcp`` Python SDK client
+calls all four tools and gets the double's verdicts, ``curl`` sees the SSE ``endpoint`` event and
+404 everywhere else; the HPA reads real metrics; a second run changes nothing and ``--check``
+after it reports nothing; the NodePort fallback (MetalLB off in the inventory) serves the same
+clients; ``uninstall.yml`` removes everything.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from embedded_cluster import network
+
+from tests.fixtures.ansible import (
+    PlaybookRun,
+    run_playbook,
+    upstream_manifests_session,  # noqa: F401 - fixture
+    vault_password_file,  # noqa: F401 - fixture
+    write_vars,
+)
+from tests.fixtures.cluster import EmbeddedCluster, wait_for
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[2]
+ALL_TOOLS = Path(__file__).with_name("clients") / "all_tools.py"
+PUBLIC_ADDRESS = "10.234.17.200"  # airs_public_address of the example inventory
+WEB_PORT = 8080  # traefik_service_port's default
+SSE_URL = f"http://{PUBLIC_ADDRESS}:{WEB_PORT}/sse/"
+NAMESPACES = ("aisecurity", "airs-demo", "metallb-system")
+
+
+@dataclass
+class Deployed:
+    cluster: EmbeddedCluster
+    output: str
+    returncode: int
+    vars_files: tuple[Path, ...]
+    password: Path
+    runs: dict[str, PlaybookRun] = field(default_factory=dict)
+
+    def play(self, name: str, *args: str, vars_files: tuple[Path, ...] = ()) -> PlaybookRun:
+        return run_playbook(
+            name,
+            self.cluster.kubeconfig,
+            vault_password_file=self.password,
+            vars_files=(*self.vars_files, *vars_files),
+            args=args,
+            timeout=1200,
+        )
+
+
+def in_client_netns(*argv: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        network.client_argv(*argv), capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def all_tools(url: str) -> dict[str, Any]:
+    """The four tools through one session of the ``mcp`` Python client, from the client netns."""
+    proc = in_client_netns(sys.executable, str(ALL_TOOLS), url)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return json.loads(proc.stdout)
+
+
+def assert_double_verdicts(seen: dict[str, Any]) -> None:
+    assert seen["tools"] == [
+        "pan_batch_scan", "pan_get_scan_reports", "pan_get_scan_results", "pan_inline_scan",
+    ]  # fmt: skip
+    assert seen["injection"]["action"] == "block"
+    assert seen["injection"]["prompt_detected"] == ["injection"]
+    assert seen["benign"]["action"] == "allow"
+    assert seen["benign"]["category"] == "benign"
+    masked = seen["dlp"]["response_masked_data"]
+    assert masked["data"] == "Your card XXXX XXXX XXXX XXXX is on file"
+    assert masked["patterns"] == ["Credit Card Number"]
+    entries = seen["batch"]["items"]
+    assert [entry["index"] for entry in entries] == list(range(20))
+    assert (seen["batch"]["submitted"], seen["batch"]["failed"]) == (20, 0)
+    by_req = {result["req_id"]: result for result in seen["results"]}
+    assert sorted(by_req) == list(range(20))
+    assert {result["status"] for result in seen["results"]} == {"complete"}
+    assert by_req[7]["result"]["action"] == "block"
+    assert by_req[7]["result"]["tr_id"] == "t7"
+    assert {by_req[i]["result"]["action"] for i in range(20) if i != 7} == {"allow"}
+    reports = {report["report_id"]: report for report in seen["reports"]}
+    assert seen["injection"]["report_id"] in reports
+    services = {
+        d["detection_service"] for d in reports[seen["injection"]["report_id"]]["detections"]
+    }
+    assert "pi" in services
+
+
+@pytest.fixture(scope="module")
+def deployment(
+    embedded_cluster_session: EmbeddedCluster,
+    upstream_manifests_session: dict[str, str],  # noqa: F811
+    vault_password_file: Path,  # noqa: F811
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Deployed]:
+    if embedded_cluster_session.mode != "full":
+        pytest.skip("the embedded cluster has no node yet (control plane only)")
+    env = {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG", "AIRS_INVENTORY")}
+    env.pop("AIRS_DEPLOY_VERBOSE", None)
+    proc = subprocess.run(
+        ["bash", "scripts/deploy.sh"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=2400,
+        check=False,
+    )
+    vars_file = write_vars(
+        tmp_path_factory.mktemp("deploy-e2e") / "manifests.yml", upstream_manifests_session
+    )
+    deployed = Deployed(
+        embedded_cluster_session, proc.stdout, proc.returncode, (vars_file,), vault_password_file
+    )
+    yield deployed
+    if "uninstall" not in deployed.runs:
+        deployed.play("uninstall.yml").check()
+
+
+@pytest.fixture
+def dep(deployment: Deployed, embedded_cluster: EmbeddedCluster) -> Deployed:
+    """The module's deployment (it must have succeeded), with the cluster logs on failure."""
+    assert deployment.returncode == 0, deployment.output[-8000:]
+    return deployment
+
+
+def test_deploy_ends_with_the_endpoint_and_a_live_block_verdict(dep: Deployed) -> None:
+    tail = dep.output[dep.output.rindex("airs-mcp-k8s is deployed") :]
+    assert "airs-mcp-k8s is deployed (DEMO MODE)" in tail
+    assert f"MCP over SSE:             {SSE_URL}" in tail
+    assert "pan_inline_scan of a prompt injection -> action: block" in tail
+    assert f"ip netns exec {network.CLIENT_NETNS}" in tail
+    assert f"--cli {SSE_URL} --transport sse" in tail
+    assert f'"mcp-remote",\n          "{SSE_URL}"' in tail
+    assert "make down" in tail
+    # Progress, not diffs, on the terminal; every step named with its time.
+    assert "--- before" not in dep.output
+    assert "+++ after" not in dep.output
+    assert "Apply the objects (" in dep.output
+    assert "done in" in dep.output
+
+
+def test_objects_are_in_place(dep: Deployed) -> None:
+    kubectl = dep.cluster.kubectl
+    pool = kubectl("get", "ipaddresspools.metallb.io", "aisecurity-pool", "-n", "metallb-system",
+                   "-o", "jsonpath={.spec.addresses}").stdout  # fmt: skip
+    assert "10.234.17.200-10.234.17.239" in pool
+    service = json.loads(
+        kubectl("get", "service", "traefik", "-n", "aisecurity", "-o", "json").stdout
+    )
+    assert service["status"]["loadBalancer"]["ingress"][0]["ip"] == PUBLIC_ADDRESS
+    assert [p["port"] for p in service["spec"]["ports"] if p["name"] == "web"] == [WEB_PORT]
+    server = json.loads(
+        kubectl(
+            "get", "deployment", "aisecurity-mcp-server", "-n", "aisecurity", "-o", "json"
+        ).stdout
+    )
+    assert server["status"]["readyReplicas"] >= 2
+    container = server["spec"]["template"]["spec"]["containers"][0]
+    env = {item["name"]: item.get("value") for item in container["env"]}
+    assert env["SSL_CERT_FILE"] == "/etc/airs-mcp/airs-ca/ca.pem"
+    bundle = kubectl("get", "configmap", "aisecurity-mcp-server-airs-ca", "-n", "aisecurity",
+                     "-o", "jsonpath={.data.ca\\.pem}").stdout  # fmt: skip
+    assert bundle.startswith("-----BEGIN CERTIFICATE-----")
+    double = kubectl("get", "deployment", "airs-api-double", "-n", "airs-demo",
+                     "-o", "jsonpath={.status.readyReplicas}").stdout  # fmt: skip
+    assert double == "1"
+
+
+def test_python_sdk_client_calls_all_four_tools_through_the_load_balancer(dep: Deployed) -> None:
+    assert_double_verdicts(all_tools(SSE_URL))
+
+
+def test_curl_sees_the_endpoint_event_and_404_elsewhere(dep: Deployed) -> None:
+    stream = in_client_netns("curl", "-sN", "--max-time", "4", SSE_URL, timeout=30)
+    assert stream.returncode == 28, stream  # cut by --max-time: the stream stays open
+    assert "event: endpoint" in stream.stdout
+    assert "data: /sse/messages/?session_id=" in stream.stdout
+    base = f"http://{PUBLIC_ADDRESS}:{WEB_PORT}"
+    for path in ("/", "/sse", "/mcp", "/healthz", "/readyz", "/metrics"):
+        code = in_client_netns("curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+                               "--max-time", "10", base + path, timeout=30)  # fmt: skip
+        assert code.stdout == "404", (path, code)
+
+
+def test_hpa_reads_real_metrics(dep: Deployed) -> None:
+    def current() -> dict[str, int] | None:
+        args = ("get", "hpa", "aisecurity-mcp-server", "-n", "aisecurity", "-o", "json")
+        hpa = json.loads(dep.cluster.kubectl(*args).stdout)
+        found = {
+            metric["resource"]["name"]: metric["resource"]["current"].get("averageUtilization")
+            for metric in hpa.get("status", {}).get("currentMetrics") or []
+            if metric.get("type") == "Resource"
+        }
+        return found if found.get("cpu") is not None and found.get("memory") is not None else None
+
+    utilization = wait_for(current, "the HPA's current CPU and memory", timeout_s=180, interval_s=5)
+    assert isinstance(utilization, dict)
+    assert utilization["memory"] > 0
+    table = dep.cluster.kubectl("get", "hpa", "-n", "aisecurity").stdout
+    assert "<unknown>" not in table, table
+
+
+def test_verify_playbook_passes(dep: Deployed) -> None:
+    run = dep.play("verify.yml").check()
+    assert run.recap["failed"] == 0
+    assert run.recap["rescued"] == 0
+
+
+def test_second_run_and_check_mode_change_nothing(dep: Deployed) -> None:
+    again = dep.play("demo.yml").check()
+    assert again.recap["changed"] == 0, again.output[-6000:]
+    check = dep.play("demo.yml", "--check").check()
+    assert check.recap["changed"] == 0, check.output[-6000:]
+
+
+def test_nodeport_fallback_serves_the_same_clients(dep: Deployed, tmp_path: Path) -> None:
+    node = str(network.NODE_ADDRESS)
+    no_metallb = write_vars(
+        tmp_path / "nodeport.yml",
+        {
+            "metallb_install": False,
+            "metallb_configure_pool": False,
+            "mcp_server_public_hosts": [PUBLIC_ADDRESS, node],
+        },
+    )
+    dep.play("demo.yml", vars_files=(no_metallb,)).check()
+    service = json.loads(
+        dep.cluster.kubectl("get", "service", "traefik", "-n", "aisecurity", "-o", "json").stdout
+    )
+    assert service["spec"]["type"] == "NodePort"
+    node_port = next(p["nodePort"] for p in service["spec"]["ports"] if p["name"] == "web")
+    assert_double_verdicts(all_tools(f"http://{node}:{node_port}/sse/"))
+
+
+def test_uninstall_removes_everything(dep: Deployed) -> None:
+    dep.runs["uninstall"] = dep.play("uninstall.yml").check()
+    kubectl = dep.cluster.kubectl
+    namespaces = kubectl("get", "namespaces", "-o", "jsonpath={.items[*].metadata.name}").stdout
+    assert not set(namespaces.split()) & set(NAMESPACES), namespaces
+    crds = kubectl("get", "crd", "-o", "jsonpath={.items[*].metadata.name}").stdout
+    assert "traefik.io" not in crds
+    assert "metallb.io" not in crds
+    roles = kubectl("get", "clusterroles", "-o", "jsonpath={.items[*].metadata.name}").stdout
+    assert "traefik" not in roles

@@ -1,0 +1,51 @@
+"""The collection's molecule ``embedded`` scenario, run for real as a collection user runs it.
+
+``molecule test -s embedded``: create (the embedded cluster, images, local manifests), converge
+(``site.yml``), idempotence (a second converge must change nothing), verify (``verify.yml``) and
+destroy (``uninstall.yml``; the cluster itself is left to its owner).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures.ansible import DEMO_VAULT_PASSWORD
+from tests.fixtures.cluster import EmbeddedCluster
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[2]
+COLLECTION = ROOT / "collections" / "ansible_collections" / "airs" / "mcp_k8s"
+
+
+def test_embedded_scenario_passes(embedded_cluster: EmbeddedCluster, tmp_path: Path) -> None:
+    if embedded_cluster.mode != "full":
+        pytest.skip("the embedded cluster has no node yet (control plane only)")
+    password = tmp_path / "vault-pass"
+    password.write_bytes(DEMO_VAULT_PASSWORD.read_bytes())
+    password.chmod(0o600)
+    env = {
+        **os.environ,
+        "AIRS_VAULT_PASSWORD_FILE": str(password),
+        "ANSIBLE_NOCOLOR": "1",
+        "PATH": f"{ROOT / '.venv' / 'bin'}:{os.environ.get('PATH', '')}",
+    }
+    env.pop("KUBECONFIG", None)
+    proc = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "molecule"), "test", "-s", "embedded"],
+        cwd=COLLECTION,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=1800,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-8000:]
+    for action in ("create", "converge", "idempotence", "verify", "destroy"):
+        assert f"embedded ➜ {action}" in proc.stdout or f"Action: '{action}'" in proc.stdout, action
+    assert "Idempotence completed successfully" in proc.stdout, proc.stdout[-4000:]

@@ -1,0 +1,59 @@
+"""``airs_deploy.summary``: what ``make deploy`` prints at its end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from airs_deploy import summary
+
+REPORT = {
+    "base_url": "http://10.234.17.200:8080",
+    "sse_url": "http://10.234.17.200:8080/sse/",
+    "mcp_url": "",
+    "service_type": "LoadBalancer",
+    "namespace": "aisecurity",
+}
+CHECK = {
+    "url": REPORT["sse_url"], "transport": "sse", "ok": True, "seconds": 0.042,
+    "action": "block", "category": "malicious", "detections": ["injection"],
+    "scan_id": "0b7a3f0e-1a6e-4d7e-9a43-3b1c4f7f2a11", "error": "",
+}  # fmt: skip
+
+
+def test_demo_summary_names_the_endpoint_clients_verdict_and_teardown() -> None:
+    text = summary.render(REPORT, CHECK, demo=True, netns="airs-client")
+    assert "airs-mcp-k8s is deployed (DEMO MODE)" in text
+    assert "AIRS API double" in text
+    assert "MCP over SSE:             http://10.234.17.200:8080/sse/" in text
+    assert "not routed" in text
+    assert "ip netns exec airs-client" in text
+    assert "action: block, category: malicious, detections: injection" in text
+    assert "42 ms" in text
+    assert "--cli http://10.234.17.200:8080/sse/ --transport sse --method tools/list" in text
+    assert 'sse_client("http://10.234.17.200:8080/sse/")' in text
+    assert "make down" in text
+
+
+def test_claude_desktop_entry_is_valid_json_with_allow_http_only_for_http() -> None:
+    text = summary.render(REPORT, CHECK, demo=False, netns="")
+    start = text.index("{", text.index("Claude Desktop"))
+    end = text.index("\n  Check from a shell")
+    entry = json.loads(text[start:end])
+    assert entry["mcpServers"]["airs"] == {
+        "command": "npx", "args": ["mcp-remote", REPORT["sse_url"], "--allow-http"],
+    }  # fmt: skip
+    https = summary.render({**REPORT, "sse_url": "https://mcp.example/sse/"}, CHECK, False, "")
+    assert "--allow-http" not in https
+    assert "DEMO MODE" not in text
+
+
+def test_a_failed_or_missing_check_fails_the_summary(tmp_path: Path) -> None:
+    report = tmp_path / "endpoint.json"
+    report.write_text(json.dumps(REPORT))
+    check = tmp_path / "check.json"
+    check.write_text(json.dumps({**CHECK, "ok": False, "error": "ConnectError: refused"}))
+    assert summary.main(["--report", str(report), "--check", str(check)]) == 1
+    assert summary.main(["--report", str(report), "--check", str(tmp_path / "none.json")]) == 1
+    check.write_text(json.dumps(CHECK))
+    assert summary.main(["--report", str(report), "--check", str(check), "--demo"]) == 0

@@ -1,4 +1,5 @@
-"""Three server replicas behind a real Traefik: SSE sessions need the sticky cookie.
+"""Three server replicas behind a real Traefik: without session routing, SSE sessions need the
+sticky cookie; with it (``airs_mcp.session_routing``), they need no affinity at all.
 
 Each client session sends a distinct ``TRACE_HEADER`` value on its stream GET and on every
 message POST (the ``mcp`` client applies its headers to both). Traefik's JSON access log keeps
@@ -13,6 +14,7 @@ import json
 import subprocess
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +27,13 @@ from mcp.client.sse import sse_client
 
 from tests.fixtures.node import NODE, node_env, require_node
 from tests.fixtures.processes import McpServerHandle
-from tests.fixtures.traefik import STICKY_COOKIE, TRACE_HEADER, TraefikProxy
+from tests.fixtures.traefik import (
+    STICKY_COOKIE,
+    TRACE_HEADER,
+    TraefikProxy,
+    run_traefik,
+    start_routed_replicas,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -181,6 +189,7 @@ async def test_sticky_sessions_stay_on_their_replica(
 async def test_without_stickiness_posts_miss_the_session(
     traefik_plain: TraefikProxy, mcp_replicas: list[McpServerHandle]
 ) -> None:
+    """Replicas without session routing (no routing key): what the sticky cookie is for."""
     records = await run_sessions(f"{traefik_plain.url}/sse/", SESSIONS, "plain", deadline=10)
 
     failed = [r for r in records if r.error]
@@ -196,6 +205,56 @@ async def test_without_stickiness_posts_miss_the_session(
         assert all(status == 404 for _, status in wrong), f"{record.tag}: {wrong}"
         misrouted += 1
     assert misrouted == len(failed)
+
+
+@pytest.fixture(scope="module")
+def routed_replicas(
+    start_mcp_server_module: Callable[..., McpServerHandle],
+) -> list[McpServerHandle]:
+    return start_routed_replicas(start_mcp_server_module)
+
+
+@pytest.fixture(scope="module")
+def traefik_plain_routed(
+    routed_replicas: list[McpServerHandle], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[TraefikProxy]:
+    """Round-robin without affinity over replicas that route sessions among themselves."""
+    backends = [replica.url for replica in routed_replicas]
+    with run_traefik(backends, sticky=False, directory=tmp_path_factory.mktemp("t")) as proxy:
+        yield proxy
+
+
+def forwarded(replicas: list[McpServerHandle]) -> int:
+    return sum(
+        1
+        for replica in replicas
+        for line in replica.log_lines()
+        if line.get("msg") == "session_forward" and line.get("outcome") == "forwarded"
+    )
+
+
+async def test_without_stickiness_routing_completes_every_session(
+    traefik_plain_routed: TraefikProxy, routed_replicas: list[McpServerHandle]
+) -> None:
+    """The same 24 sessions without affinity, on replicas with session routing: POSTs still
+    land on other replicas, which forward them to the stream's replica (202, not 404)."""
+    proxy = traefik_plain_routed
+    before = forwarded(routed_replicas)
+    records = await run_sessions(f"{proxy.url}/sse/", SESSIONS, "routed", deadline=90)
+
+    assert not failures(records), "\n".join(failures(records)) + "\n" + proxy.describe()
+    for record in records:
+        assert record.actions == ["allow"] * (CALLS_PER_SESSION - 1) + ["block"], record
+
+    routing = routing_by_tag(proxy, "routed", SESSIONS)
+    assert len(routing) == SESSIONS, f"access log has {len(routing)} of {SESSIONS} sessions"
+    elsewhere = 0
+    for tag, seen in routing.items():
+        assert len(seen.streams) == 1, f"{tag}: {seen.streams}"
+        assert all(status == 202 for _, status in seen.posts), f"{tag}: {seen.posts}"
+        elsewhere += sum(1 for addr, _ in seen.posts if addr != seen.streams[0])
+    assert elsewhere > 0, "every POST reached its stream's replica: nothing was routed"
+    assert forwarded(routed_replicas) - before == elsewhere
 
 
 async def test_sticky_cookie_attributes(traefik_sticky: TraefikProxy) -> None:

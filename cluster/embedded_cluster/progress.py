@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import TracebackType
 from typing import TextIO
 
@@ -36,6 +36,17 @@ def fmt_duration(seconds: float) -> str:
 def remaining_of(expected: float, elapsed: float) -> float:
     """Seconds a running job probably still needs; an overrun job gets a tenth of its guess."""
     return max(expected - elapsed, expected * 0.1)
+
+
+def pace(finished: Sequence[tuple[float, float]], running: Sequence[tuple[float, float]]) -> float:
+    """How much slower (>1) or faster (<1) than expected builds run here right now.
+
+    ``finished`` holds ``(expected, took)``, ``running`` ``(expected, elapsed)``; a running job
+    only tells something once it overruns. 1.0 until anything is known.
+    """
+    observed = sum(took for _, took in finished) + sum(elapsed for _, elapsed in running)
+    predicted = sum(exp for exp, _ in finished) + sum(min(exp, el) for exp, el in running)
+    return observed / predicted if predicted > 0 and observed > 0 else 1.0
 
 
 def done_fraction(
@@ -95,24 +106,27 @@ class Progress:
         cpu = self._cpu()
         if not cpu:
             return ""
-        finished = [s.took for s in cpu if s.took is not None]
+        finished = [(s.slot.expected, s.took) for s in cpu if s.took is not None]
         running = [
             (s.slot, now - s.started) for s in cpu if s.started is not None and s.took is None
         ]
         pending = [s.slot for s in cpu if s.started is None]
+        # A loaded (or faster) machine: scale what is still expected by the pace seen so far.
+        factor = pace(finished, [(slot.expected, elapsed) for slot, elapsed in running])
         fraction = done_fraction(
-            finished,
-            [(slot.expected, elapsed) for slot, elapsed in running],
-            [slot.expected for slot in pending],
+            [took for _, took in finished],
+            [(slot.expected * factor, elapsed) for slot, elapsed in running],
+            [slot.expected * factor for slot in pending],
         )
         left = simulate(
-            [(slot, remaining_of(slot.expected, elapsed)) for slot, elapsed in running],
-            pending,
+            [(slot, remaining_of(slot.expected * factor, elapsed)) for slot, elapsed in running],
+            [replace(slot, expected=slot.expected * factor) for slot in pending],
             self._workers,
         )
+        slower = f" (builds take {factor:.1f}x the expected time here)" if factor >= 1.5 else ""
         return (
             f"overall {len(finished)}/{len(cpu)} binaries, ~{fraction * 100:.0f} %, "
-            f"~{fmt_duration(left)} left"
+            f"~{fmt_duration(left)} left{slower}"
         )
 
     def started(self, name: str, detail: str = "") -> None:

@@ -5,7 +5,13 @@ from __future__ import annotations
 import io
 
 import pytest
-from embedded_cluster.progress import Progress, done_fraction, fmt_duration, remaining_of
+from embedded_cluster.progress import (
+    Progress,
+    done_fraction,
+    fmt_duration,
+    pace,
+    remaining_of,
+)
 from embedded_cluster.schedule import IO, Slot
 
 
@@ -35,6 +41,14 @@ def test_done_fraction_weighs_jobs_by_their_time() -> None:
     assert done_fraction([100], [(100, 50)], [100]) == pytest.approx(150 / 300)
     assert done_fraction([], [], [50, 50]) == 0
     assert done_fraction([], [], []) == 1.0
+
+
+def test_pace_compares_seen_times_with_the_expected_ones() -> None:
+    assert pace([], []) == 1.0
+    assert pace([(60, 60)], [(160, 80)]) == 1.0  # a job within its estimate says nothing yet
+    assert pace([(2, 122)], []) == pytest.approx(61)
+    assert pace([], [(100, 300)]) == pytest.approx(3)
+    assert pace([(100, 50)], []) == pytest.approx(0.5)
 
 
 def _plan() -> list[Slot]:
@@ -93,3 +107,16 @@ def test_a_failed_job_says_so_and_is_not_counted_done() -> None:
         fail()
     assert out.getvalue().splitlines()[-1] == "build: etcd FAILED after 5 s"
     assert progress.overall().startswith("overall 0/3 binaries")
+
+
+def test_a_slow_machine_stretches_the_time_left() -> None:
+    clock, out = Clock(), io.StringIO()
+    progress = Progress(_plan(), workers=1, out=out, clock=clock)
+    progress.started("etcd")
+    clock.now += 180  # three times its expected 60 s
+    progress.finished("etcd")
+    # 160 + 60 s left at three times the expected time: 11 min, not 4.
+    assert out.getvalue().splitlines()[-1] == (
+        "build: etcd done in 180 s; overall 1/3 binaries, ~21 %, ~11 min left "
+        "(builds take 3.0x the expected time here)"
+    )

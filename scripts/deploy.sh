@@ -74,12 +74,14 @@ logged() {
 
 if [ "$embedded" = "1" ]; then
   step "building the cluster's components and the project images (cached; cold: ~15 min)"
-  # The image builds (debootstrap, wheels: mostly I/O) overlap the Go builds (CPU).
-  logged images-build embedded-cluster images build server double &
+  # The image builds (debootstrap, wheels: mostly I/O) overlap the Go builds (CPU). Their tags
+  # (stdout) name the sources' content, so the roles deploy exactly what was just built.
+  embedded-cluster images build server double >"$logs/image-tags.txt" 2>"$logs/images-build.log" &
   images_pid=$!
   embedded-cluster build || fail "building the cluster's components"
-  wait "$images_pid" || exit 1
-  echo "  images built (log: $logs/images-build.log)"
+  wait "$images_pid" || { tail -n 20 "$logs/images-build.log" >&2; fail "building the images (log: $logs/images-build.log)"; }
+  mapfile -t image_tags <"$logs/image-tags.txt"
+  echo "  images built: ${image_tags[*]} (log: $logs/images-build.log)"
 
   step "starting the embedded cluster"
   KUBECONFIG="$(embedded-cluster up | tail -n 1)" || fail "embedded-cluster up (embedded-cluster logs)"
@@ -89,6 +91,11 @@ if [ "$embedded" = "1" ]; then
 fi
 
 extra_vars=()
+if [ "$embedded" = "1" ]; then
+  printf 'mcp_server_image_tag: "%s"\nairs_api_double_image_tag: "%s"\n' \
+    "${image_tags[0]##*:}" "${image_tags[1]##*:}" >"$logs/image-tags.yml"
+  extra_vars+=(-e "@$logs/image-tags.yml")
+fi
 if [ "${AIRS_LOCAL_MANIFESTS:-$embedded}" = "1" ]; then
   vars_file="$logs/local-manifests.yml"
   embedded-cluster manifests >"$vars_file" || fail "finding the pinned manifests in the Go module cache"

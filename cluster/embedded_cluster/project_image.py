@@ -68,10 +68,32 @@ def _pyproject(root: Path) -> dict[str, object]:
 
 
 def image_tag(target: Target, root: Path | None = None) -> str:
-    """``airs-mcp-k8s/<name>:<version from pyproject.toml>``."""
-    project = _pyproject(root or project_root())["project"]
+    """``airs-mcp-k8s/<name>:<version>-<hash of the build context's sources>``.
+
+    The hash makes the tag name the content: two checkouts (or two edits) never share a tag, so
+    a cluster never keeps running an image built from other sources under the same name.
+    """
+    root = root or project_root()
+    project = _pyproject(root)["project"]
     assert isinstance(project, dict)
-    return f"{IMAGE_NAMES[target]}:{project['version']}"
+    return f"{IMAGE_NAMES[target]}:{project['version']}-{source_digest(root)}"
+
+
+def _context_sources(root: Path) -> list[Path]:
+    files = [root / name for name in _CONTEXT_FILES if (root / name).exists()]
+    for path in sorted((root / "server").rglob("*")):
+        skipped = "__pycache__" in path.parts or path.suffix == ".pyc"
+        if path.is_file() and not skipped and not any(p.endswith(".egg-info") for p in path.parts):
+            files.append(path)
+    return files
+
+
+def source_digest(root: Path) -> str:
+    """12 hex digits of SHA-256 over the relative path and content of every context source."""
+    digest = hashlib.sha256()
+    for path in _context_sources(root):
+        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:12]
 
 
 def _requirements(root: Path) -> list[str]:

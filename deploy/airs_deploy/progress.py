@@ -25,6 +25,8 @@ _TASK = re.compile(r"^(?:TASK|RUNNING HANDLER) \[(?P<name>.*)\] \*+$")
 _STATUS = re.compile(r"^(?P<status>ok|changed|skipping|fatal|failed|included|unreachable):")
 _RECAP = re.compile(r"^PLAY RECAP \*+$")
 _RECAP_FAILURES = re.compile(r"\b(?:failed|unreachable)=(?P<count>\d+)")
+# Bookkeeping steps that pass in no time: shown only when they fail.
+_QUIET_PREFIXES = ("Validating arguments against arg spec",)
 _FAILED_STATUSES = {"fatal", "failed", "unreachable"}
 
 
@@ -67,7 +69,8 @@ class Progress:
         took = time.monotonic() - task.started
         if status in _FAILED_STATUSES:
             self.failed.append(task)
-        if status == "skipping":
+        quiet = task.name.split(" : ")[-1].startswith(_QUIET_PREFIXES)
+        if status == "skipping" or (quiet and status not in _FAILED_STATUSES):
             return
         mark = {"changed": "changed", "ok": "ok", "included": "ok"}.get(status, status.upper())
         self._say(f"  {mark:<8} {task.name} ({took:.1f} s)")

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from embedded_cluster import network
+from embedded_cluster import network, project_image
 
 from tests.fixtures.ansible import (
     PlaybookRun,
@@ -125,8 +125,13 @@ def deployment(
         timeout=2400,
         check=False,
     )
+    # The same variables deploy.sh passes: local manifests and the tags of the images it built.
+    tags = {
+        "mcp_server_image_tag": project_image.image_tag("server").rsplit(":", 1)[1],
+        "airs_api_double_image_tag": project_image.image_tag("double").rsplit(":", 1)[1],
+    }
     vars_file = write_vars(
-        tmp_path_factory.mktemp("deploy-e2e") / "manifests.yml", upstream_manifests_session
+        tmp_path_factory.mktemp("deploy-e2e") / "vars.yml", {**upstream_manifests_session, **tags}
     )
     deployed = Deployed(
         embedded_cluster_session, proc.stdout, proc.returncode, (vars_file,), vault_password_file
@@ -155,7 +160,7 @@ def test_deploy_ends_with_the_endpoint_and_a_live_block_verdict(dep: Deployed) -
     # Progress, not diffs, on the terminal; every step named with its time.
     assert "--- before" not in dep.output
     assert "+++ after" not in dep.output
-    assert "Apply the objects (" in dep.output
+    assert "Apply the server's Deployment, Service and HorizontalPodAutoscaler (" in dep.output
     assert "done in" in dep.output
 
 

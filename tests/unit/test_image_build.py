@@ -70,3 +70,26 @@ def test_platforms_cover_every_manylinux_up_to_bookworm_glibc() -> None:
 def test_project_image_tags() -> None:
     assert project_image.image_tag("server").startswith("airs-mcp-k8s/mcp-server:")
     assert project_image.image_tag("double").startswith("airs-mcp-k8s/airs-api-double:")
+
+
+def _checkout(root: Path, server_text: str) -> Path:
+    (root / "server" / "airs_mcp").mkdir(parents=True)
+    (root / "server" / "airs_mcp" / "app.py").write_text(server_text)
+    (root / "server" / "airs_mcp" / "__pycache__").mkdir()
+    (root / "server" / "airs_mcp" / "__pycache__" / "app.cpython-311.pyc").write_bytes(b"junk")
+    (root / "Dockerfile").write_text("FROM scratch\n")
+    (root / "pyproject.toml").write_text('[project]\nname = "x"\nversion = "0.1.0"\n')
+    return root
+
+
+def test_image_tag_names_the_sources_content(tmp_path: Path) -> None:
+    one = _checkout(tmp_path / "one", "print('one')\n")
+    same = _checkout(tmp_path / "same", "print('one')\n")
+    other = _checkout(tmp_path / "other", "print('other')\n")
+    tag = project_image.image_tag("server", one)
+    assert tag.startswith("airs-mcp-k8s/mcp-server:0.1.0-")
+    assert tag == project_image.image_tag("server", same)
+    assert tag != project_image.image_tag("server", other)
+    # Byte-code caches are not sources.
+    (same / "server" / "airs_mcp" / "__pycache__" / "app.cpython-311.pyc").write_bytes(b"other")
+    assert tag == project_image.image_tag("server", same)

@@ -7,7 +7,7 @@
   (MetalLB, Traefik: single-binary OCI archives as in ``images.py``; the MCP server and the
   AIRS API double: ``docker save`` of the project images).
 
-CLI (prints one JSON object: kind, kubectl, node_image, runtime, archives)::
+CLI (prints one JSON object: kind, kubectl, node_image, runtime, archives, project_images)::
 
     python -m embedded_cluster.kind_prepare [--archives DIR] [--no-runtime]
     python -m embedded_cluster.kind_prepare --prebuild     # heavy builds only (scripts/test.sh)
@@ -56,9 +56,11 @@ def role_image_archives(directory: Path) -> list[Path]:
     return paths
 
 
-def project_image_archives(directory: Path) -> list[Path]:
-    """``docker save`` of the MCP server and AIRS double images (built when missing)."""
-    paths = []
+def project_image_archives(directory: Path) -> dict[str, tuple[str, Path]]:
+    """``docker save`` of the MCP server and AIRS double images (built when missing);
+    name -> (docker tag, archive). The tags name their sources' content, so the scenario
+    deploys exactly the images just built."""
+    saved = {}
     for name in PROJECT_IMAGES:
         tag = images.build_project_image_by_name(name)
         out = directory / _file_name(tag)
@@ -67,8 +69,8 @@ def project_image_archives(directory: Path) -> list[Path]:
         )
         if result.returncode != 0:
             raise images.ImageError(f"docker save {tag}: {result.stderr.strip()}")
-        paths.append(out)
-    return paths
+        saved[name] = (tag, out)
+    return saved
 
 
 def prepare(archives: Path | None, runtime: bool = True) -> dict[str, object]:
@@ -80,8 +82,10 @@ def prepare(archives: Path | None, runtime: bool = True) -> dict[str, object]:
     report["node_image"] = ensure_node_image()
     if archives is not None:
         archives.mkdir(parents=True, exist_ok=True)
-        paths = role_image_archives(archives) + project_image_archives(archives)
+        project = project_image_archives(archives)
+        paths = [*role_image_archives(archives), *(path for _, path in project.values())]
         report["archives"] = [str(p) for p in paths]
+        report["project_images"] = {name: tag for name, (tag, _) in project.items()}
     return report
 
 

@@ -123,9 +123,10 @@ def test_invalid_scan_id_is_a_tool_error(mcp_server: McpServerHandle) -> None:
 
 # The current inspector (``@modelcontextprotocol/inspector`` v2, CLI mode): v1 above is
 # deprecated and receives security fixes only, so both are kept under test.
+# Resolved: the CLI runs only when argv[1] is its real path (else it exits 0 doing nothing).
 INSPECTOR_V2_CLI = (
     NODE_MODULES / "@modelcontextprotocol" / "inspector" / "clients" / "cli" / "build" / "index.js"
-)
+).resolve()
 
 
 @pytest.mark.parametrize(("transport", "path"), [("sse", "sse_url"), ("http", "mcp_url")])

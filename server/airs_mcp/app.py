@@ -1,5 +1,9 @@
 """Assembles the ASGI application: SSE under ``/sse/``, Streamable HTTP at ``/mcp``, probes.
 
+Protections (each on by default; see ``protections``): ``AuthGate`` outermost (bearer tokens or
+JWTs), ``BodyGuard`` on every POST (size limit, JSON-RPC check), ``SseSessions`` on the SSE app
+(session cap, each session bound to its opener's credential).
+
 The outer Starlette lifespan owns the process-wide resources (the AIRS client and the Streamable
 HTTP session manager); the MCP server's own lifespan runs once per SSE connection and is left
 empty on purpose.
@@ -10,21 +14,28 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from mcp.server.auth.middleware.auth_context import AuthContextMiddleware
 from mcp.server.mcpserver import MCPServer
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Mount, Route
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp
 
 from airs_mcp import __version__
 from airs_mcp.airs_client import AirsClient
+from airs_mcp.auth_gate import AuthGate, verifiers_for
+from airs_mcp.body_guard import BodyGuard
 from airs_mcp.config import Settings
 from airs_mcp.host_rules import transport_security
+from airs_mcp.protections import warn_disabled
+from airs_mcp.resource_metadata import metadata_routes, metadata_url
 from airs_mcp.service import ScanService
 from airs_mcp.session_forwarder import SessionForwarder
 from airs_mcp.session_routing import SessionRouter
 from airs_mcp.sse_guard import SseGuard
+from airs_mcp.sse_sessions import SseSessions
 from airs_mcp.tools import register_tools
 
 __all__ = ["Runtime", "SseGuard", "create_app", "transport_security"]
@@ -68,13 +79,21 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
     runtime = runtime or Runtime(settings)
     mcp = build_mcp(runtime)
     security = transport_security(settings)
-    sse = mcp.sse_app(sse_path="/", message_path="/messages/", transport_security=security)
+    limit = settings.max_body_bytes
+    sse = mcp.sse_app(
+        sse_path="/",
+        message_path="/messages/",
+        transport_security=security,
+        max_request_body_size=limit,
+    )
     streamable = mcp.streamable_http_app(
         streamable_http_path="/mcp",
         stateless_http=True,
         json_response=True,
         transport_security=security,
+        max_request_body_size=limit,
     )
+    warn_disabled(settings)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -104,16 +123,44 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
         state = "shutting_down" if runtime.shutting_down else "starting"
         return JSONResponse({"status": state}, status_code=503)
 
-    sse_app: ASGIApp = sse
+    sse_app: ASGIApp = SseSessions(
+        BodyGuard(sse, limit, jsonrpc_errors=False), settings.max_sse_sessions
+    )
     if settings.session_routing:
         # Without a routing key and advertised address, the SSE app is served exactly as before.
-        sse_app = SessionRouter(sse, settings, security, lambda: runtime.forwarder)
-    routes = [
+        sse_app = SessionRouter(sse_app, settings, security, lambda: runtime.forwarder)
+    routes: list[BaseRoute] = [
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
-        *streamable.routes,
+        *_guarded(streamable.routes, limit),
         Mount("/sse", app=SseGuard(sse_app, security)),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    middleware: list[Middleware] = []
+    oauth = settings.auth.oauth
+    if oauth is not None:
+        routes += metadata_routes(oauth)
+    if settings.auth.enabled:
+        resource_metadata = metadata_url(oauth) if oauth is not None else None
+        middleware = [
+            Middleware(
+                AuthGate,
+                verifiers=verifiers_for(settings.auth),
+                resource_metadata_url=resource_metadata,
+            ),
+            Middleware(AuthContextMiddleware),
+        ]
+    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
     app.state.runtime = runtime
     return app
+
+
+def _guarded(routes: list[BaseRoute], limit: int) -> list[BaseRoute]:
+    """The Streamable HTTP route with ``BodyGuard`` in front of the SDK's endpoint."""
+    out: list[BaseRoute] = []
+    for route in routes:
+        if isinstance(route, Route):
+            route = Route(
+                route.path, endpoint=BodyGuard(route.endpoint, limit, jsonrpc_errors=True)
+            )
+        out.append(route)
+    return out

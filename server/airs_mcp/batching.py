@@ -10,7 +10,7 @@ MAX_ASYNC_PAYLOAD_BYTES = 5_000_000
 MAX_SYNC_PAYLOAD_BYTES = 2_000_000
 MAX_IDS_PER_QUERY = 5
 MAX_FIELD_BYTES = 2 * 1024 * 1024
-MAX_CONTEXT_BYTES = 100 * 1024 * 1024
+MAX_CONTEXT_BYTES = 2 * 1024 * 1024  # the whole request body is at most 4 MiB
 ARRAY_OVERHEAD = 2  # the enclosing "[]"
 ITEM_SEPARATOR = 2  # ", " between array elements (json.dumps default)
 

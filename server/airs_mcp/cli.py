@@ -91,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         access_log=args.log_level == "debug",
         timeout_keep_alive=KEEP_ALIVE_S,
         timeout_graceful_shutdown=int(settings.graceful_shutdown_s),
+        limit_concurrency=settings.limit_concurrency or None,
         lifespan="on",
     )
     try:

@@ -12,6 +12,11 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from airs_mcp.auth_config import AuthConfig, auth_from_env
+from airs_mcp.errors import ConfigError
+
+__all__ = ["LOCAL_HOSTS", "ConfigError", "Settings"]
+
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 MAX_API_KEY_LENGTH = 2048
 MAX_PROFILE_NAME_LENGTH = 100
@@ -20,18 +25,14 @@ MAX_ROUTING_KEY_LENGTH = 4096
 # Pod networks are private: RFC 1918 and IPv6 unique-local. Loopback, link-local (cloud metadata
 # at 169.254.169.254) and public addresses are never peers unless listed explicitly.
 DEFAULT_PEER_NETWORKS = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7")
+# Limits (README "Configuration reference"). 0 turns the session cap or the concurrency limit off.
+DEFAULT_MAX_SSE_SESSIONS = 1000
+DEFAULT_LIMIT_CONCURRENCY = 2000
+MAX_BODY_BYTES = 4 * 1024 * 1024  # also the SDK's own ceiling and the routing forwarder's
+MIN_BODY_BYTES = 64 * 1024
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-
-class ConfigError(Exception):
-    """A missing or invalid setting; ``variable`` names the environment variable."""
-
-    def __init__(self, variable: str, reason: str) -> None:
-        super().__init__(f"{variable}: {reason}")
-        self.variable = variable
-        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,10 @@ class Settings:
     peer_networks: tuple[IPNetwork, ...] = tuple(
         ipaddress.ip_network(net) for net in DEFAULT_PEER_NETWORKS
     )
+    auth: AuthConfig = field(default_factory=AuthConfig)  # the default lets no request in
+    max_sse_sessions: int = DEFAULT_MAX_SSE_SESSIONS
+    limit_concurrency: int = DEFAULT_LIMIT_CONCURRENCY
+    max_body_bytes: int = MAX_BODY_BYTES
 
     @property
     def session_routing(self) -> bool:
@@ -89,6 +94,7 @@ class Settings:
             raise ConfigError("PANW_AI_SEC_API_ENDPOINT", "must be an https:// URL")
         hosts, host_check = _hosts(env)
         routing_key, advertise_ip, advertise_port, peers = _routing(env)
+        sessions, concurrency = _connection_limits(env)
         return cls(
             api_key=key,
             profile_name=name or None,
@@ -118,6 +124,18 @@ class Settings:
             advertise_ip=advertise_ip,
             advertise_port=advertise_port,
             peer_networks=peers,
+            auth=auth_from_env(env),
+            max_sse_sessions=sessions,
+            limit_concurrency=concurrency,
+            max_body_bytes=int(
+                _number(
+                    env,
+                    "AIRS_MCP_MAX_BODY_BYTES",
+                    MAX_BODY_BYTES,
+                    minimum=MIN_BODY_BYTES,
+                    maximum=MAX_BODY_BYTES,
+                )
+            ),
         )
 
 
@@ -145,6 +163,24 @@ def _number(
     if not minimum <= value <= maximum:
         raise ConfigError(name, f"must be between {minimum:g} and {maximum:g}")
     return value
+
+
+def _connection_limits(env: Mapping[str, str]) -> tuple[int, int]:
+    """``AIRS_MCP_MAX_SSE_SESSIONS`` and ``AIRS_MCP_LIMIT_CONCURRENCY`` (0 = off)."""
+    sessions = int(
+        _number(env, "AIRS_MCP_MAX_SSE_SESSIONS", DEFAULT_MAX_SSE_SESSIONS, minimum=0, maximum=1e6)
+    )
+    concurrency = int(
+        _number(
+            env, "AIRS_MCP_LIMIT_CONCURRENCY", DEFAULT_LIMIT_CONCURRENCY, minimum=0, maximum=1e7
+        )
+    )
+    if concurrency and sessions >= concurrency:
+        # Each SSE stream holds a connection: without headroom, message POSTs would get 503.
+        raise ConfigError(
+            "AIRS_MCP_LIMIT_CONCURRENCY", "must be larger than AIRS_MCP_MAX_SSE_SESSIONS"
+        )
+    return sessions, concurrency
 
 
 def _split(raw: str) -> list[str]:

@@ -13,6 +13,8 @@ import sys
 import time
 from typing import Any
 
+from airs_mcp.log_hygiene import ContentFilter
+
 CALL_LOGGER = "airs_mcp.calls"
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
     "message",
@@ -41,6 +43,7 @@ class JsonFormatter(logging.Formatter):
 def configure(level: str = "info") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
+    handler.addFilter(ContentFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
@@ -48,7 +51,8 @@ def configure(level: str = "info") -> None:
     # The MCP SDK logs tool failures (argument validation echoes input values) at INFO.
     logging.getLogger("mcp").setLevel(max(root.level, logging.WARNING))
     # httpx logs every request URL at INFO; a forwarded POST's URL carries its session id.
-    for name in ("httpx", "httpcore"):
+    # sse_starlette logs every event it sends (tool results, the session's URL) at DEBUG.
+    for name in ("httpx", "httpcore", "sse_starlette"):
         logging.getLogger(name).setLevel(max(root.level, logging.WARNING))
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []

@@ -6,18 +6,40 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+# Length caps in characters, published in the tool schemas (maxLength). Scannable text is also
+# held to 2 MiB of UTF-8 (batching.MAX_FIELD_BYTES); every request body to AIRS_MCP_MAX_BODY_BYTES.
+MAX_TEXT_CHARS = 2 * 1024 * 1024
+# Scannable text: published as maxLength, enforced as 2 MiB of UTF-8 by convert.check_item (so the
+# error names the field and its size in bytes).
+TEXT_SCHEMA = {"maxLength": MAX_TEXT_CHARS}
+MAX_ID_CHARS = 100  # tr_id, session_id, scan and report ids
+MAX_NAME_CHARS = 256  # app_name, app_user, ai_model, server and tool names
+MAX_TAG_CHARS = 64  # ecosystem, method
+
 
 class ToolEventInput(BaseModel):
     """An MCP tool call to scan: who was called and the raw JSON input/output strings."""
 
     model_config = ConfigDict(extra="forbid")
 
-    ecosystem: str = Field(default="mcp", description="Tool ecosystem or protocol, e.g. 'mcp'.")
-    method: str = Field(default="tools/call", description="Method of the tool event.")
-    server_name: str = Field(description="Name of the MCP server that owns the tool.")
-    tool_invoked: str | None = Field(default=None, description="Name of the tool called.")
-    input: str | None = Field(default=None, description="Raw JSON string sent to the tool.")
-    output: str | None = Field(default=None, description="Raw JSON string the tool returned.")
+    ecosystem: str = Field(
+        default="mcp", max_length=MAX_TAG_CHARS, description="Tool ecosystem or protocol."
+    )
+    method: str = Field(
+        default="tools/call", max_length=MAX_TAG_CHARS, description="Method of the tool event."
+    )
+    server_name: str = Field(
+        max_length=MAX_NAME_CHARS, description="Name of the MCP server that owns the tool."
+    )
+    tool_invoked: str | None = Field(
+        default=None, max_length=MAX_NAME_CHARS, description="Name of the tool called."
+    )
+    input: str | None = Field(
+        default=None, max_length=MAX_TEXT_CHARS, description="Raw JSON string sent to the tool."
+    )
+    output: str | None = Field(
+        default=None, max_length=MAX_TEXT_CHARS, description="Raw JSON string the tool returned."
+    )
 
 
 class ScanItem(BaseModel):
@@ -26,21 +48,37 @@ class ScanItem(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    prompt: str | None = Field(default=None, description="User prompt text to scan.")
-    response: str | None = Field(default=None, description="Model response text to scan.")
-    code_prompt: str | None = Field(default=None, description="Code sent to the model.")
-    code_response: str | None = Field(default=None, description="Code the model produced.")
+    prompt: str | None = Field(
+        default=None, json_schema_extra=TEXT_SCHEMA, description="User prompt text to scan."
+    )
+    response: str | None = Field(
+        default=None, json_schema_extra=TEXT_SCHEMA, description="Model response text to scan."
+    )
+    code_prompt: str | None = Field(
+        default=None, json_schema_extra=TEXT_SCHEMA, description="Code sent to the model."
+    )
+    code_response: str | None = Field(
+        default=None, json_schema_extra=TEXT_SCHEMA, description="Code the model produced."
+    )
     context: str | None = Field(
-        default=None, description="Grounding context (not scanned itself; up to 100 MiB)."
+        default=None,
+        json_schema_extra=TEXT_SCHEMA,
+        description="Grounding context (not scanned itself; up to 2 MiB).",
     )
     tool_event: ToolEventInput | None = Field(default=None, description="A tool call to scan.")
     tr_id: str | None = Field(
-        default=None, max_length=100, description="Your id to correlate prompt and response."
+        default=None, max_length=MAX_ID_CHARS, description="Your id to correlate prompt/response."
     )
-    session_id: str | None = Field(default=None, max_length=100, description="Session id.")
-    app_name: str | None = Field(default=None, description="Calling AI application.")
-    app_user: str | None = Field(default=None, description="End user of the application.")
-    ai_model: str | None = Field(default=None, description="AI model serving the application.")
+    session_id: str | None = Field(default=None, max_length=MAX_ID_CHARS, description="Session id.")
+    app_name: str | None = Field(
+        default=None, max_length=MAX_NAME_CHARS, description="Calling AI application."
+    )
+    app_user: str | None = Field(
+        default=None, max_length=MAX_NAME_CHARS, description="End user of the application."
+    )
+    ai_model: str | None = Field(
+        default=None, max_length=MAX_NAME_CHARS, description="AI model serving the application."
+    )
 
 
 class MaskedText(BaseModel):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Annotated, Any, TypeVar
 
 from mcp.server.mcpserver import MCPServer
@@ -15,6 +16,9 @@ from airs_mcp import log
 from airs_mcp.airs_client import AirsError
 from airs_mcp.convert import InputProblem
 from airs_mcp.models import (
+    MAX_ID_CHARS,
+    MAX_NAME_CHARS,
+    TEXT_SCHEMA,
     BatchScanResult,
     ScanItem,
     ScanReportsOutput,
@@ -25,6 +29,10 @@ from airs_mcp.models import (
 from airs_mcp.service import ScanService
 
 T = TypeVar("T")
+# Every string argument has a maxLength in its schema; pydantic reports a longer value as a tool
+# error naming the argument.
+Text = partial(Field, json_schema_extra=TEXT_SCHEMA)  # enforced in UTF-8 bytes by convert
+Name = partial(Field, max_length=MAX_NAME_CHARS)
 READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=True, idempotent_hint=True)
 
 
@@ -82,23 +90,26 @@ def register_tools(server: MCPServer, service: Callable[[], ScanService]) -> Non
         annotations=READ_ONLY,
     )
     async def pan_inline_scan(
-        prompt: Annotated[str | None, Field(description="User prompt text to scan.")] = None,
-        response: Annotated[str | None, Field(description="Model response text to scan.")] = None,
-        code_prompt: Annotated[str | None, Field(description="Code sent to a model.")] = None,
-        code_response: Annotated[str | None, Field(description="Code a model produced.")] = None,
+        prompt: Annotated[str | None, Text(description="User prompt text to scan.")] = None,
+        response: Annotated[str | None, Text(description="Model response text to scan.")] = None,
+        code_prompt: Annotated[str | None, Text(description="Code sent to a model.")] = None,
+        code_response: Annotated[str | None, Text(description="Code a model produced.")] = None,
         context: Annotated[
-            str | None, Field(description="Grounding context for the response (up to 100 MiB).")
+            str | None, Text(description="Grounding context for the response (up to 2 MiB).")
         ] = None,
         tool_event: Annotated[
             ToolEventInput | None, Field(description="An MCP tool call (input/output) to scan.")
         ] = None,
         tr_id: Annotated[
-            str | None, Field(max_length=100, description="Id correlating prompt and response.")
+            str | None,
+            Field(max_length=MAX_ID_CHARS, description="Id correlating prompt and response."),
         ] = None,
-        session_id: Annotated[str | None, Field(max_length=100, description="Session id.")] = None,
-        app_name: Annotated[str | None, Field(description="Calling AI application.")] = None,
-        app_user: Annotated[str | None, Field(description="End user of the application.")] = None,
-        ai_model: Annotated[str | None, Field(description="AI model in use.")] = None,
+        session_id: Annotated[
+            str | None, Field(max_length=MAX_ID_CHARS, description="Session id.")
+        ] = None,
+        app_name: Annotated[str | None, Name(description="Calling AI application.")] = None,
+        app_user: Annotated[str | None, Name(description="End user of the application.")] = None,
+        ai_model: Annotated[str | None, Name(description="AI model in use.")] = None,
     ) -> ScanSummary:
         """Scan a prompt and/or response synchronously with AIRS and return the verdict.
 
@@ -139,7 +150,10 @@ def register_tools(server: MCPServer, service: Callable[[], ScanService]) -> Non
 
     @server.tool(name="pan_get_scan_results", title="AIRS scan results", annotations=READ_ONLY)
     async def pan_get_scan_results(
-        scan_ids: Annotated[list[str], Field(description="Scan ids (UUIDs) to look up.")],
+        scan_ids: Annotated[
+            list[Annotated[str, Field(max_length=MAX_ID_CHARS)]],
+            Field(description="Scan ids (UUIDs) to look up."),
+        ],
     ) -> ScanResultsOutput:
         """Look up scan results by scan id (duplicates are removed; queried 5 at a time).
 
@@ -159,7 +173,8 @@ def register_tools(server: MCPServer, service: Callable[[], ScanService]) -> Non
     @server.tool(name="pan_get_scan_reports", title="AIRS threat reports", annotations=READ_ONLY)
     async def pan_get_scan_reports(
         report_ids: Annotated[
-            list[str], Field(description="Report ids ('R' followed by the scan id).")
+            list[Annotated[str, Field(max_length=MAX_ID_CHARS)]],
+            Field(description="Report ids ('R' followed by the scan id)."),
         ],
     ) -> ScanReportsOutput:
         """Fetch detailed threat reports by report id (duplicates removed; 5 per request).

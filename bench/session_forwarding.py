@@ -102,10 +102,11 @@ async def measure(
 ) -> dict[str, list[float]]:
     samples: dict[str, list[float]] = {f"{r}_{m}": [] for r in ROUTES for m in MEASURES}
     stream = Stream()
+    auth = owner.auth_headers  # both replicas accept the fixtures' test token
     async with (
-        httpx.AsyncClient(timeout=30) as sse,
-        httpx.AsyncClient(base_url=owner.url, timeout=30) as direct,
-        httpx.AsyncClient(base_url=other.url, timeout=30) as forwarded,
+        httpx.AsyncClient(headers=auth, timeout=30) as sse,
+        httpx.AsyncClient(base_url=owner.url, headers=auth, timeout=30) as direct,
+        httpx.AsyncClient(base_url=other.url, headers=auth, timeout=30) as forwarded,
         anyio.create_task_group() as group,
     ):
         group.start_soon(stream.read, sse, owner.sse_url)

@@ -7,14 +7,19 @@ import subprocess
 
 import pytest
 
-from tests.fixtures.processes import AirsDouble, McpServerHandle, script
+from tests.fixtures.processes import TEST_TOKEN, AirsDouble, McpServerHandle, script
 
 pytestmark = pytest.mark.integration
 
 
 def _check(*args: str) -> subprocess.CompletedProcess[str]:
+    auth = ["--header", f"Authorization: Bearer {TEST_TOKEN}"]  # every fixture server accepts it
     return subprocess.run(
-        [script("airs-mcp-check"), *args], capture_output=True, text=True, timeout=60, check=False
+        [script("airs-mcp-check"), *auth, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 

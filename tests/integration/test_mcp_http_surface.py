@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from tests.fixtures.mcp_client import TRANSPORTS, open_session
-from tests.fixtures.processes import McpServerHandle
+from tests.fixtures.processes import TEST_TOKEN, McpServerHandle
 
 pytestmark = pytest.mark.integration
 
@@ -25,7 +25,8 @@ INIT = {
         "clientInfo": {"name": "raw", "version": "0"},
     },
 }
-MCP_HEADERS = {"Accept": "application/json, text/event-stream"}
+AUTH = {"Authorization": f"Bearer {TEST_TOKEN}"}  # every fixture server accepts it
+MCP_HEADERS = {"Accept": "application/json, text/event-stream", **AUTH}
 
 
 def test_probes(mcp_server: McpServerHandle) -> None:
@@ -38,7 +39,7 @@ def test_probes(mcp_server: McpServerHandle) -> None:
 def test_sse_stream_headers_and_endpoint_event(mcp_server: McpServerHandle) -> None:
     with (
         httpx.Client(timeout=5) as client,
-        client.stream("GET", mcp_server.sse_url) as stream,
+        client.stream("GET", mcp_server.sse_url, headers=AUTH) as stream,
     ):
         assert stream.status_code == 200
         assert stream.headers["content-type"].startswith("text/event-stream")
@@ -51,7 +52,7 @@ def test_sse_stream_headers_and_endpoint_event(mcp_server: McpServerHandle) -> N
 
 
 def test_sse_without_trailing_slash_redirects(mcp_server: McpServerHandle) -> None:
-    response = httpx.get(f"{mcp_server.url}/sse")
+    response = httpx.get(f"{mcp_server.url}/sse", headers=AUTH)
     assert response.status_code == 307
     assert response.headers["location"].endswith("/sse/")
 
@@ -66,7 +67,7 @@ def test_streamable_http_is_stateless_json(mcp_server: McpServerHandle) -> None:
 
 def test_default_allow_list_refuses_foreign_hosts(mcp_server: McpServerHandle) -> None:
     foreign = {"Host": ALLOWED}
-    assert httpx.get(mcp_server.sse_url, headers=foreign).status_code == 421
+    assert httpx.get(mcp_server.sse_url, headers={**AUTH, **foreign}).status_code == 421
     response = httpx.post(mcp_server.mcp_url, json=INIT, headers={**MCP_HEADERS, **foreign})
     assert response.status_code == 421
     # the probes have no Host check: the kubelet calls them on the pod IP
@@ -97,7 +98,7 @@ async def test_configured_host_is_accepted(
 @pytest.mark.parametrize("host", ["evil.example", "192.0.2.11", f"{ALLOWED}.evil.example"])
 def test_other_hosts_get_421(host: str, allow_listed: McpServerHandle) -> None:
     headers = {"Host": host}
-    assert httpx.get(allow_listed.sse_url, headers=headers).status_code == 421
+    assert httpx.get(allow_listed.sse_url, headers={**AUTH, **headers}).status_code == 421
     response = httpx.post(allow_listed.mcp_url, json=INIT, headers={**MCP_HEADERS, **headers})
     assert response.status_code == 421
     assert response.text == "Invalid Host header"
@@ -125,7 +126,10 @@ def test_sigterm_closes_open_streams_cleanly(
     start_mcp_server: Callable[..., McpServerHandle],
 ) -> None:
     server = start_mcp_server({"AIRS_MCP_GRACEFUL_SHUTDOWN_SECONDS": "5"})
-    with httpx.Client(timeout=15) as client, client.stream("GET", server.sse_url) as stream:
+    with (
+        httpx.Client(timeout=15) as client,
+        client.stream("GET", server.sse_url, headers=AUTH) as stream,
+    ):
         lines = stream.iter_lines()
         assert next(lines) == "event: endpoint"
         assert next(lines).startswith("data: /sse/messages/")
@@ -147,7 +151,7 @@ def test_sse_keepalive_comes_within_15_seconds(mcp_server: McpServerHandle) -> N
     quiet_limit = httpx.Timeout(5, read=16)
     with (
         httpx.Client(timeout=quiet_limit) as client,
-        client.stream("GET", mcp_server.sse_url) as stream,
+        client.stream("GET", mcp_server.sse_url, headers=AUTH) as stream,
     ):
         lines = stream.iter_lines()
         assert next(lines) == "event: endpoint"

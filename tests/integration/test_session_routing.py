@@ -42,7 +42,7 @@ from mcp import ClientSession
 from mcp.client.sse import sse_client
 
 from tests.fixtures.node import NODE, NODE_MODULES, node_env, require_node
-from tests.fixtures.processes import McpServerHandle
+from tests.fixtures.processes import TEST_TOKEN, McpServerHandle
 from tests.fixtures.traefik import (
     ROUTING_KEY,
     STRATEGIES,
@@ -65,6 +65,7 @@ NODE_SCRIPT = Path(__file__).parent / "node" / "sse_sessions.cjs"
 INSPECTOR_V2 = (
     NODE_MODULES / "@modelcontextprotocol" / "inspector" / "clients" / "cli" / "build"
 ).resolve()
+AUTH = {"Authorization": f"Bearer {TEST_TOKEN}"}  # every fixture server accepts it
 INIT = {
     "jsonrpc": "2.0",
     "id": 1,
@@ -114,7 +115,10 @@ async def python_session(sse_url: str, index: int) -> str:
     text, _ = prompt(index)
     with anyio.fail_after(SESSION_TIMEOUT):
         async with (
-            sse_client(sse_url, timeout=10, sse_read_timeout=SESSION_TIMEOUT) as (read, write),
+            sse_client(sse_url, headers=AUTH, timeout=10, sse_read_timeout=SESSION_TIMEOUT) as (
+                read,
+                write,
+            ),
             ClientSession(read, write) as session,
         ):
             await session.initialize()
@@ -175,6 +179,7 @@ def inspector_env(home: Path) -> dict[str, str]:
 async def inspector_session(sse_url: str, index: int, env: dict[str, str]) -> str:
     text, _ = prompt(index)
     argv = [str(NODE), str(INSPECTOR_V2 / "index.js"), sse_url, "--transport", "sse"]
+    argv += ["--header", f"Authorization: Bearer {TEST_TOKEN}"]
     argv += ["--method", "tools/call", "--tool-name", "pan_inline_scan"]
     argv += ["--tool-arg", f"prompt={text}"]
     proc = await asyncio.create_subprocess_exec(
@@ -294,7 +299,10 @@ def open_stream(replica: McpServerHandle) -> Iterator[str]:
     """Hold an SSE stream open on ``replica`` (a plain socket) and yield the message path its
     endpoint event names; the stream closes on exit."""
     with socket.create_connection(("127.0.0.1", replica.port), timeout=10) as sock:
-        request = f"GET /sse/ HTTP/1.1\r\nHost: 127.0.0.1:{replica.port}\r\n\r\n"
+        request = (
+            f"GET /sse/ HTTP/1.1\r\nHost: 127.0.0.1:{replica.port}\r\n"
+            f"Authorization: Bearer {TEST_TOKEN}\r\n\r\n"
+        )
         sock.sendall(request.encode())
         received = b""
         while (match := re.search(rb"\ndata: (\S+)\r\n", received)) is None:
@@ -335,11 +343,14 @@ def test_post_to_another_replica_reaches_the_session(
     owner, other = routed_replicas[0], routed_replicas[1]
     before = forwards([other])
     with open_stream(owner) as path:
-        response = httpx.post(f"{other.url}{path}", json=INIT, timeout=10)
+        response = httpx.post(f"{other.url}{path}", json=INIT, headers=AUTH, timeout=10)
         assert response.status_code == 202, response.text
         # a second hop is never taken: marked as forwarded, a non-owner answers 404 itself
         bounced = httpx.post(
-            f"{other.url}{path}", json=INIT, headers={"X-Airs-Mcp-Forwarded": "1"}, timeout=10
+            f"{other.url}{path}",
+            json=INIT,
+            headers={**AUTH, "X-Airs-Mcp-Forwarded": "1"},
+            timeout=10,
         )
         assert bounced.status_code == 404, bounced.text
     assert forwards([other]) == before + 1
@@ -397,7 +408,7 @@ def token_for(session: str, address: OwnerAddress, key: str = ROUTING_KEY) -> st
 
 def post(replica: McpServerHandle, session: str, owner: str, **headers: str) -> httpx.Response:
     path = f"/sse/messages/?session_id={session}&owner={owner}"
-    return httpx.post(f"{replica.url}{path}", json=INIT, headers=headers, timeout=10)
+    return httpx.post(f"{replica.url}{path}", json=INIT, headers={**AUTH, **headers}, timeout=10)
 
 
 def settle(trap: Trap) -> int:
@@ -478,7 +489,9 @@ def test_forwarded_post_is_not_forwarded_again(
 def test_forward_log_names_no_session(routed_replicas: list[McpServerHandle]) -> None:
     owner, other = routed_replicas[0], routed_replicas[2]
     with open_stream(owner) as path:
-        assert httpx.post(f"{other.url}{path}", json=INIT, timeout=10).status_code == 202
+        assert (
+            httpx.post(f"{other.url}{path}", json=INIT, headers=AUTH, timeout=10).status_code == 202
+        )
     session = query_of(path)["session_id"]
     lines = [line for line in other.log_lines() if line.get("msg") == "session_forward"]
     assert lines, "no session_forward log line"
@@ -493,11 +506,13 @@ def test_owner_gone_is_a_quick_404(start_mcp_server: Callable[..., McpServerHand
     owner = start_mcp_server(env_overrides=routing_env())
     other = start_mcp_server(env_overrides=routing_env())
     with open_stream(owner) as path:
-        assert httpx.post(f"{other.url}{path}", json=INIT, timeout=10).status_code == 202
+        assert (
+            httpx.post(f"{other.url}{path}", json=INIT, headers=AUTH, timeout=10).status_code == 202
+        )
         owner.process.proc.kill()  # no goodbye: the pod is simply gone
         owner.process.proc.wait(10)
         started = time.monotonic()
-        response = httpx.post(f"{other.url}{path}", json=INIT, timeout=30)
+        response = httpx.post(f"{other.url}{path}", json=INIT, headers=AUTH, timeout=30)
         elapsed = time.monotonic() - started
     assert response.status_code == 404, response.text
     assert response.text == "Could not find session"

@@ -7,7 +7,11 @@ from airs_mcp.config import Settings
 from airs_mcp.session_routing import SessionRouter
 from starlette.testclient import TestClient
 
-BASE = {"PANW_AI_SEC_API_KEY": "placeholder", "PANW_AI_PROFILE_NAME": "p"}
+BASE = {
+    "PANW_AI_SEC_API_KEY": "placeholder",
+    "PANW_AI_PROFILE_NAME": "p",
+    "AIRS_MCP_AUTH_TOKENS": "placeholder-bearer-token-0123456789abcdef",
+}
 
 
 def test_default_allows_only_local_hosts_with_any_port() -> None:

@@ -61,4 +61,6 @@ def test_field_limits_are_utf8_bytes() -> None:
     problems = batching.field_problems({"prompt": "é" * (limit // 2 + 1), "response": None})
     assert len(problems) == 1
     assert problems[0].startswith("prompt is")
-    assert batching.field_problems({"context": "a" * (limit + 1)}) == []
+    # context has the same 2 MiB limit (it was 100 MiB, more than a request body may carry)
+    assert batching.field_problems({"context": "a" * limit}) == []
+    assert batching.field_problems({"context": "a" * (limit + 1)})[0].startswith("context is")

@@ -9,7 +9,8 @@ import pytest
 from airs_mcp.config import LOCAL_HOSTS, ConfigError, Settings
 
 SECRET = "placeholder-secret-value-123"
-BASE = {"PANW_AI_SEC_API_KEY": SECRET, "PANW_AI_PROFILE_NAME": "p1"}
+TOKEN = "placeholder-bearer-token-0123456789abcdef"
+BASE = {"PANW_AI_SEC_API_KEY": SECRET, "PANW_AI_PROFILE_NAME": "p1", "AIRS_MCP_AUTH_TOKENS": TOKEN}
 
 
 def test_minimal_settings_have_safe_defaults() -> None:
@@ -58,7 +59,8 @@ def test_bad_settings_name_the_variable(env: dict[str, str], variable: str) -> N
 
 def test_profile_id_alone_is_enough() -> None:
     pid = "1b6a1c3e-2d4f-4a5b-9c8d-7e6f5a4b3c2d"
-    settings = Settings.from_env({"PANW_AI_SEC_API_KEY": SECRET, "PANW_AI_PROFILE_ID": pid})
+    env = {"PANW_AI_SEC_API_KEY": SECRET, "PANW_AI_PROFILE_ID": pid, "AIRS_MCP_AUTH_TOKENS": TOKEN}
+    settings = Settings.from_env(env)
     assert settings.profile_id == pid
     assert settings.profile_name is None
 

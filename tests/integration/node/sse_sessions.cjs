@@ -6,7 +6,8 @@
 // and closes.
 // With --cookie-jar every request of a session goes through a fetch that stores the response
 // cookies and sends them back (what a browser does, and what a sticky load balancer needs);
-// without it the SDK's plain fetch is used. Prints one JSON line:
+// without it the SDK's plain fetch is used. With AIRS_MCP_TOKEN set, every request (stream and
+// POSTs) carries "Authorization: Bearer $AIRS_MCP_TOKEN". Prints one JSON line:
 // {"ok": n, "failed": n, "actions": [...], "errors": [...]}.
 "use strict";
 
@@ -14,6 +15,7 @@ const { Client } = require("@modelcontextprotocol/sdk/client/index.js");
 const { SSEClientTransport } = require("@modelcontextprotocol/sdk/client/sse.js");
 
 const SESSION_TIMEOUT_MS = 15000;
+const TOKEN = process.env.AIRS_MCP_TOKEN;
 
 function cookieJarFetch() {
   const jar = new Map();
@@ -33,7 +35,8 @@ function cookieJarFetch() {
 }
 
 async function oneSession(url, index, useJar) {
-  const options = useJar ? { fetch: cookieJarFetch() } : undefined;
+  const options = useJar ? { fetch: cookieJarFetch() } : {};
+  if (TOKEN) options.requestInit = { headers: { Authorization: `Bearer ${TOKEN}` } };
   const transport = new SSEClientTransport(new URL(url), options);
   const client = new Client({ name: "airs-test-node-client", version: "0.1.0" });
   let timer;

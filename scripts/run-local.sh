@@ -2,7 +2,7 @@
 # Run airs-mcp-server locally against the AIRS API double (no AIRS account needed).
 # Usage: scripts/run-local.sh [airs-mcp-server options]   (default --host 127.0.0.1 --port 8000)
 # The double gets a placeholder key and a fresh CA in a temporary directory; both processes
-# stop on Ctrl-C.
+# stop on Ctrl-C. The server accepts $AIRS_MCP_TOKEN (or a generated token it prints).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
@@ -26,5 +26,11 @@ export SSL_CERT_FILE="$work/ca.pem"
 export PANW_AI_SEC_API_KEY="$AIRS_DOUBLE_API_KEY"
 export PANW_AI_SEC_API_ENDPOINT="https://127.0.0.1:$(cat "$work/port")"
 export PANW_AI_PROFILE_NAME="${PANW_AI_PROFILE_NAME:-local-demo}"
+# Clients need a bearer token: $AIRS_MCP_TOKEN if set, else a fresh one (printed once, here only).
+if [ -z "${AIRS_MCP_AUTH_TOKENS:-}" ] && [ "${AIRS_MCP_AUTH:-}" != "none" ]; then
+  AIRS_MCP_TOKEN="${AIRS_MCP_TOKEN:-$(python3 -c 'import secrets; print(secrets.token_hex(32))')}"
+  export AIRS_MCP_AUTH_TOKENS="$AIRS_MCP_TOKEN"
+  echo "bearer token for clients: export AIRS_MCP_TOKEN=$AIRS_MCP_TOKEN" >&2
+fi
 if [ "$#" -eq 0 ]; then set -- --host 127.0.0.1 --port 8000; fi
 airs-mcp-server "$@"

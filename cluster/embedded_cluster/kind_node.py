@@ -177,7 +177,11 @@ def _proxy_archive(inputs: Inputs, ref: str, out: Path) -> None:
         _run(
             "docker build kube-proxy", ["docker", "build", "--build-arg", build_arg, "-t", ref, tmp]
         )
-    _run("docker save kube-proxy", ["docker", "save", "-o", str(out), ref])
+    try:
+        _run("docker save kube-proxy", ["docker", "save", "-o", str(out), ref])
+    finally:
+        # the upstream name must not linger in the shared docker daemon
+        subprocess.run(["docker", "rmi", ref], capture_output=True, check=False)
 
 
 def _archive(inputs: Inputs, ref: str, out: Path) -> None:

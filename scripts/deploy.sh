@@ -139,7 +139,14 @@ play verify.yml -e "verify_report_file=$report"
 
 step "live pan_inline_scan through the load balancer"
 check="$logs/check.json"
-sse_url="$(python -c 'import json, sys; print(json.load(open(sys.argv[1]))["sse_url"])' "$report")"
+field() { python -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$report" "$1"; }
+sse_url="$(field sse_url)"
+# The client token lives only in this process's environment (from the cluster's Secret).
+if [ "$(field token_required)" = "True" ]; then
+  AIRS_MCP_TOKEN="$(python -m airs_deploy.token --namespace "$(field namespace)" --secret "$(field secret_name)")" ||
+    fail "reading the client token from the Secret"
+  export AIRS_MCP_TOKEN
+fi
 netns=""
 if [ "$embedded" = "1" ]; then
   # From the external client namespace, as another machine on the node's LAN would connect.
@@ -149,7 +156,7 @@ else
   airs-mcp-check "$sse_url" --json --timeout 60 >"$check" || true
 fi
 
-summary_args=(--report "$report" --check "$check")
+summary_args=(--report "$report" --check "$check" --kubeconfig "${KUBECONFIG:-$HOME/.kube/config}")
 [ "$demo" = "1" ] && summary_args+=(--demo)
 [ -n "$netns" ] && summary_args+=(--client-netns "$netns")
 python -m airs_deploy.summary "${summary_args[@]}" || fail "the live scan did not answer (logs: $logs)"

@@ -12,6 +12,7 @@ clients; ``uninstall.yml`` removes everything.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -63,15 +64,30 @@ class Deployed:
         )
 
 
-def in_client_netns(*argv: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def in_client_netns(
+    *argv: str, timeout: float = 120, token: str = ""
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "AIRS_MCP_TOKEN": token}
     return subprocess.run(
-        network.client_argv(*argv), capture_output=True, text=True, timeout=timeout, check=False
-    )
+        network.client_argv(*argv),
+        capture_output=True, text=True, timeout=timeout, check=False, env=env,
+    )  # fmt: skip
 
 
-def all_tools(url: str) -> dict[str, Any]:
+def client_token(cluster: EmbeddedCluster) -> str:
+    """The first client token, from the Secret the collection wrote (as a client is given it)."""
+    encoded = cluster.kubectl(
+        "get", "secret", "aisecurity-mcp-server-airs", "-n", "aisecurity",
+        "-o", "jsonpath={.data.AIRS_MCP_AUTH_TOKENS}",
+    ).stdout  # fmt: skip
+    token = base64.b64decode(encoded).decode().split(",")[0]
+    assert len(token) >= 32
+    return token
+
+
+def all_tools(url: str, token: str) -> dict[str, Any]:
     """The four tools through one session of the ``mcp`` Python client, from the client netns."""
-    proc = in_client_netns(sys.executable, str(ALL_TOOLS), url)
+    proc = in_client_netns(sys.executable, str(ALL_TOOLS), url, token=token)
     assert proc.returncode == 0, proc.stderr[-4000:]
     return json.loads(proc.stdout)
 
@@ -155,6 +171,7 @@ def test_deploy_ends_with_the_endpoint_and_a_live_block_verdict(dep: Deployed) -
     assert "pan_inline_scan of a prompt injection -> action: block" in tail
     assert f"ip netns exec {network.CLIENT_NETNS}" in tail
     assert f"--cli {SSE_URL} --transport sse" in tail
+    assert '--header "Authorization: Bearer $AIRS_MCP_TOKEN"' in tail
     assert f'"mcp-remote",\n          "{SSE_URL}"' in tail
     assert "make down" in tail
     # Progress, not diffs, on the terminal; every step named with its time.
@@ -192,11 +209,26 @@ def test_objects_are_in_place(dep: Deployed) -> None:
 
 
 def test_python_sdk_client_calls_all_four_tools_through_the_load_balancer(dep: Deployed) -> None:
-    assert_double_verdicts(all_tools(SSE_URL))
+    assert_double_verdicts(all_tools(SSE_URL, client_token(dep.cluster)))
+
+
+def test_no_or_wrong_token_gets_401_through_the_load_balancer(dep: Deployed) -> None:
+    messages = SSE_URL + "messages/?session_id=00000000000000000000000000000000"
+    for header in ((), ("-H", "Authorization: Bearer " + "x" * 40)):
+        answer = in_client_netns("curl", "-s", "-i", "-X", "POST", "--max-time", "10",
+                                 "-H", "Content-Type: application/json", *header,
+                                 "--data", '{"jsonrpc":"2.0","id":1,"method":"ping"}',
+                                 messages, timeout=30)  # fmt: skip
+        assert answer.stdout.startswith("HTTP/1.1 401"), answer.stdout[:300]
+        assert "www-authenticate: bearer" in answer.stdout.lower()
+    stream = in_client_netns("curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+                             "--max-time", "10", SSE_URL, timeout=30)  # fmt: skip
+    assert stream.stdout == "401"
 
 
 def test_curl_sees_the_endpoint_event_and_404_elsewhere(dep: Deployed) -> None:
-    stream = in_client_netns("curl", "-sN", "--max-time", "4", SSE_URL, timeout=30)
+    auth = "Authorization: Bearer " + client_token(dep.cluster)
+    stream = in_client_netns("curl", "-sN", "-H", auth, "--max-time", "4", SSE_URL, timeout=30)
     assert stream.returncode == 28, stream  # cut by --max-time: the stream stays open
     assert "event: endpoint" in stream.stdout
     assert "data: /sse/messages/?session_id=" in stream.stdout
@@ -254,7 +286,7 @@ def test_nodeport_fallback_serves_the_same_clients(dep: Deployed, tmp_path: Path
     )
     assert service["spec"]["type"] == "NodePort"
     node_port = next(p["nodePort"] for p in service["spec"]["ports"] if p["name"] == "web")
-    assert_double_verdicts(all_tools(f"http://{node}:{node_port}/sse/"))
+    assert_double_verdicts(all_tools(f"http://{node}:{node_port}/sse/", client_token(dep.cluster)))
 
 
 def test_uninstall_removes_everything(dep: Deployed) -> None:

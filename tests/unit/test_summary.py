@@ -13,6 +13,8 @@ REPORT = {
     "mcp_url": "",
     "service_type": "LoadBalancer",
     "namespace": "aisecurity",
+    "secret_name": "aisecurity-mcp-server-airs",
+    "token_required": True,
 }
 CHECK = {
     "url": REPORT["sse_url"], "transport": "sse", "ok": True, "seconds": 0.042,
@@ -31,7 +33,12 @@ def test_demo_summary_names_the_endpoint_clients_verdict_and_teardown() -> None:
     assert "action: block, category: malicious, detections: injection" in text
     assert "42 ms" in text
     assert "--cli http://10.234.17.200:8080/sse/ --transport sse --method tools/list" in text
-    assert 'sse_client("http://10.234.17.200:8080/sse/")' in text
+    assert '--header "Authorization: Bearer $AIRS_MCP_TOKEN"' in text
+    assert 'sse_client("http://10.234.17.200:8080/sse/", headers=auth)' in text
+    assert (
+        "python -m airs_deploy.token --namespace aisecurity --secret aisecurity-mcp-server-airs"
+        in text
+    )
     assert "make down" in text
 
 
@@ -40,9 +47,12 @@ def test_claude_desktop_entry_is_valid_json_with_allow_http_only_for_http() -> N
     start = text.index("{", text.index("Claude Desktop"))
     end = text.index("\n  Check from a shell")
     entry = json.loads(text[start:end])
-    assert entry["mcpServers"]["airs"] == {
-        "command": "npx", "args": ["mcp-remote", REPORT["sse_url"], "--allow-http"],
-    }  # fmt: skip
+    airs = entry["mcpServers"]["airs"]
+    assert airs["command"] == "npx"
+    assert airs["args"] == [
+        "mcp-remote", REPORT["sse_url"], "--header", "Authorization:${AUTH_HEADER}", "--allow-http",
+    ]  # fmt: skip
+    assert airs["env"]["AUTH_HEADER"].startswith("Bearer ")
     https = summary.render({**REPORT, "sse_url": "https://mcp.example/sse/"}, CHECK, False, "")
     assert "--allow-http" not in https
     assert "DEMO MODE" not in text

@@ -57,7 +57,7 @@ KUBERNETES_VERSION = build.KUBERNETES_VERSION
 # default podSubnet 10.244.0.0/16.
 POD_RANGE = "10.244.0.0/24"
 RECIPE_VERSION = 2
-EXPECTED_S = {"assemble": 120.0, "save": 30.0}
+EXPECTED_S = {"assemble": 60.0, "save": 20.0}
 ENTRYPOINT = '["/usr/local/bin/entrypoint", "/sbin/init"]'
 NODE_BINARIES = ("kubeadm", "kubelet", "kubectl")
 # kubeadm's command lines call these by name, so each image puts its binary on PATH.

@@ -175,7 +175,9 @@ def test_deploy_ends_with_the_endpoint_and_a_live_block_verdict(dep: Deployed) -
     assert f"ip netns exec {network.CLIENT_NETNS}" in tail
     assert f"--cli {SSE_URL} --transport sse" in tail
     assert '--header "Authorization: Bearer $AIRS_MCP_TOKEN"' in tail
-    assert f'"mcp-remote",\n          "{SSE_URL}"' in tail
+    assert '"mcp-remote"' in tail
+    assert f'"{SSE_URL}",' in tail
+    assert '"Authorization:${AUTH_HEADER}"' in tail
     assert "make down" in tail
     # Progress, not diffs, on the terminal; every step named with its time.
     assert "--- before" not in dep.output

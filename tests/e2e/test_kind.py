@@ -11,19 +11,15 @@ The heavy builds (kind's base and node images) are cached; ``scripts/test.sh`` p
 
 from __future__ import annotations
 
-import os
-import re
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.fixtures.ansible import DEMO_VAULT_PASSWORD
+from tests.fixtures.molecule import assert_actions_passed, run_scenario
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parents[2]
-COLLECTION = ROOT / "collections" / "ansible_collections" / "airs" / "mcp_k8s"
 CLUSTER = "airs-molecule"
 NETWORK = "airs-kind"
 
@@ -35,34 +31,10 @@ def _docker_lines(*argv: str) -> list[str]:
 
 @pytest.mark.timeout(2400)
 def test_kind_scenario_passes(tmp_path: Path) -> None:
-    password = tmp_path / "vault-pass"
-    password.write_bytes(DEMO_VAULT_PASSWORD.read_bytes())
-    password.chmod(0o600)
-    env = {
-        **os.environ,
-        "AIRS_VAULT_PASSWORD_FILE": str(password),
-        "ANSIBLE_NOCOLOR": "1",
-        "PATH": f"{ROOT / '.venv' / 'bin'}:{os.environ.get('PATH', '')}",
-    }
-    env.pop("KUBECONFIG", None)
-    proc = subprocess.run(
-        [str(ROOT / ".venv" / "bin" / "molecule"), "test", "-s", "kind"],
-        cwd=COLLECTION,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        timeout=2300,
-        check=False,
-    )
-    # molecule colours its own lines even without a terminal
-    out = re.sub(r"\x1b\[[0-9;]*m", "", proc.stdout)
-    (tmp_path / "molecule.log").write_text(out)
-    assert proc.returncode == 0, out[-8000:]
-    for action in ("destroy", "syntax", "create", "converge", "idempotence", "verify"):
-        # "kind ➜ verify: Executed: Successful", or "[kind > verify] ..." without colours
-        done = rf"kind(?: ➜ | > ){action}\]?:? Executed: Successful"
-        assert re.search(done, out), action
+    returncode, out = run_scenario("kind", tmp_path)
+    assert returncode == 0, out[-8000:]
+    actions = ("destroy", "syntax", "create", "converge", "idempotence", "verify")
+    assert_actions_passed(out, "kind", actions)
     for task in (
         "Create the cluster from airs-mcp-k8s/kind-node:",
         "Load the locally built images into the node",

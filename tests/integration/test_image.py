@@ -21,7 +21,7 @@ from mcp import ClientSession
 from mcp.client.sse import sse_client
 
 from tests.fixtures.images import Container, image_config, image_size, run_container
-from tests.fixtures.processes import PROFILE_NAME, AirsDouble
+from tests.fixtures.processes import PROFILE_NAME, TEST_TOKEN, AirsDouble
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -89,7 +89,9 @@ async def test_server_container_serves_sse_and_scans(
         "PANW_AI_PROFILE_NAME": PROFILE_NAME,
         "PANW_AI_SEC_API_ENDPOINT": airs_double.url,
         "SSL_CERT_FILE": "/etc/airs-double/ca.pem",
+        "AIRS_MCP_AUTH_TOKENS": TEST_TOKEN,
     }
+    auth = {"Authorization": f"Bearer {TEST_TOKEN}"}
     mounts = {str(airs_double.ca_path): "/etc/airs-double/ca.pem"}
     args = ["--host", "127.0.0.1", "--port", str(port)]
     with run_container(server_image, args, env=env, mounts=mounts) as container:
@@ -98,7 +100,7 @@ async def test_server_container_serves_sse_and_scans(
         wait_http(f"{base}/readyz", container)
 
         async with (
-            httpx.AsyncClient(timeout=10) as client,
+            httpx.AsyncClient(timeout=10, headers=auth) as client,
             client.stream("GET", f"{base}/sse/") as response,
         ):
             assert response.status_code == 200
@@ -106,7 +108,7 @@ async def test_server_container_serves_sse_and_scans(
         assert first == "event: endpoint", first
 
         async with (
-            sse_client(f"{base}/sse/", timeout=10) as (read, write),
+            sse_client(f"{base}/sse/", headers=auth, timeout=10) as (read, write),
             ClientSession(read, write) as session,
         ):
             await session.initialize()
@@ -117,6 +119,7 @@ async def test_server_container_serves_sse_and_scans(
 
         logs = container.logs()
         assert airs_double.api_key not in logs
+        assert TEST_TOKEN not in logs
         calls = [json.loads(line) for line in logs.splitlines() if '"tool_call"' in line]
         assert [c["tool"] for c in calls] == ["pan_inline_scan"], logs
 

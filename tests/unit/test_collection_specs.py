@@ -102,8 +102,10 @@ def test_example_vault_is_encrypted_and_holds_the_placeholder() -> None:
     assert b"placeholder" not in raw
     secret = VaultSecret(DEMO_PASSWORD.read_bytes().strip())
     plain = yaml.safe_load(VaultLib([("default", secret)]).decrypt(raw))
-    assert set(plain) == {"vault_airs_api_key", "vault_airs_profile_name"}
+    assert set(plain) == {"vault_airs_api_key", "vault_airs_profile_name", "vault_airs_mcp_tokens"}
     assert plain["vault_airs_api_key"].startswith("placeholder-")
+    # The demo's client token: public like the demo password, long enough for the server.
+    assert [len(token) >= 32 for token in plain["vault_airs_mcp_tokens"]] == [True]
 
 
 def test_applied_changes_filter_ignores_status_and_bookkeeping() -> None:

@@ -16,7 +16,13 @@ from typing import Any
 
 import pytest
 
-from tests.fixtures.node import INSPECTOR_CLI_DIR, NODE, NODE_MODULES, node_env, require_node
+from tests.fixtures.node import (
+    INSPECTOR_CLI_DIR,
+    INSPECTOR_V2_CLI,
+    NODE,
+    node_env,
+    require_node,
+)
 from tests.fixtures.processes import TEST_TOKEN, McpServerHandle
 
 pytestmark = pytest.mark.integration
@@ -120,14 +126,6 @@ def test_invalid_scan_id_is_a_tool_error(mcp_server: McpServerHandle) -> None:
     result = inspector(mcp_server.sse_url, "tools/call", *args)
     assert result["isError"] is True
     assert "not-a-uuid" in result["content"][0]["text"]
-
-
-# The current inspector (``@modelcontextprotocol/inspector`` v2, CLI mode): v1 above is
-# deprecated and receives security fixes only, so both are kept under test.
-# Resolved: the CLI runs only when argv[1] is its real path (else it exits 0 doing nothing).
-INSPECTOR_V2_CLI = (
-    NODE_MODULES / "@modelcontextprotocol" / "inspector" / "clients" / "cli" / "build" / "index.js"
-).resolve()
 
 
 @pytest.mark.parametrize(("transport", "path"), [("sse", "sse_url"), ("http", "mcp_url")])

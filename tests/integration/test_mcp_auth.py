@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from tests.fixtures.mcp_client import TRANSPORTS, open_session
-from tests.fixtures.node import NODE, NODE_MODULES, node_env, require_node
+from tests.fixtures.node import INSPECTOR_V2_CLI, NODE, node_env, require_node
 from tests.fixtures.processes import (
     TEST_TOKEN,
     AirsDouble,
@@ -45,9 +45,6 @@ INIT = {
     },
 }
 MCP_ACCEPT = {"Accept": "application/json, text/event-stream"}
-INSPECTOR_V2_CLI = (
-    NODE_MODULES / "@modelcontextprotocol" / "inspector" / "clients" / "cli" / "build" / "index.js"
-)
 
 
 def leaves(exc: BaseException) -> list[BaseException]:

@@ -20,12 +20,15 @@ from tests.fixtures.ansible import (
     EXAMPLE_API_KEY,
     EXAMPLE_PROFILE_NAME,
     PlaybookRun,
+    example_vault,
     run_playbook,
     upstream_manifests_session,  # noqa: F401 - fixture
     vault_password_file,  # noqa: F401 - fixture
     write_vars,
 )
 from tests.fixtures.cluster import EmbeddedCluster
+
+EXAMPLE_TOKENS: list[str] = example_vault()["vault_airs_mcp_tokens"]
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -202,9 +205,12 @@ def test_vaulted_key_lands_in_the_secret(sc: Scenario) -> None:
     first_run(sc)
     data = sc.kubectl_json("get", "secret", SECRET, "-n", NS)["data"]
     decoded = {k: base64.b64decode(v).decode() for k, v in data.items()}
+    routing_key = decoded.pop("AIRS_MCP_SESSION_ROUTING_KEY")
+    assert re.fullmatch(r"[0-9a-f]{64}", routing_key)  # generated once, kept (see second run)
     assert decoded == {
         "PANW_AI_SEC_API_KEY": EXAMPLE_API_KEY,
         "PANW_AI_PROFILE_NAME": EXAMPLE_PROFILE_NAME,
+        "AIRS_MCP_AUTH_TOKENS": ",".join(EXAMPLE_TOKENS),
     }
 
 
@@ -220,7 +226,8 @@ def test_key_appears_nowhere_in_the_output(sc: Scenario) -> None:
     assert "ESTABLISH LOCAL CONNECTION" in run.output
     assert "--- before" in run.output or "+++ after" in run.output
     for key in ("check", "first"):
-        _assert_secret_absent(sc.runs[key], EXAMPLE_API_KEY)
+        for secret in (EXAMPLE_API_KEY, *EXAMPLE_TOKENS):
+            _assert_secret_absent(sc.runs[key], secret)
     assert "the output has been hidden" in run.output
 
 

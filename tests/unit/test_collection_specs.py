@@ -10,10 +10,11 @@ from types import ModuleType
 import pytest
 import yaml
 
+from tests.fixtures.ansible import example_vault
+
 ROOT = Path(__file__).resolve().parents[2]
 COLLECTION = ROOT / "collections" / "ansible_collections" / "airs" / "mcp_k8s"
 VAULT = ROOT / "inventories" / "example" / "group_vars" / "all" / "vault.yml"
-DEMO_PASSWORD = ROOT / "inventories" / "example" / "vault-password.example"
 
 
 def _load_module(path: Path, name: str) -> ModuleType:
@@ -95,13 +96,10 @@ def test_every_task_touching_the_secret_is_no_log() -> None:
 
 
 def test_example_vault_is_encrypted_and_holds_the_placeholder() -> None:
-    from ansible.parsing.vault import VaultLib, VaultSecret
-
     raw = VAULT.read_bytes()
     assert raw.startswith(b"$ANSIBLE_VAULT;1.1;AES256")
     assert b"placeholder" not in raw
-    secret = VaultSecret(DEMO_PASSWORD.read_bytes().strip())
-    plain = yaml.safe_load(VaultLib([("default", secret)]).decrypt(raw))
+    plain = example_vault()
     assert set(plain) == {"vault_airs_api_key", "vault_airs_profile_name", "vault_airs_mcp_tokens"}
     assert plain["vault_airs_api_key"].startswith("placeholder-")
     # The demo's client token: public like the demo password, long enough for the server.

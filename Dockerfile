@@ -5,7 +5,7 @@
 #
 # Offline builds: when the build context holds a `wheels/` directory (the project's dependencies as
 # wheels for the base image's Python), pip installs from it with --no-index and never touches the
-# network. tests/fixtures/images.py prepares that wheelhouse on the host.
+# network. embedded_cluster/project_image.py (`wheelhouse`) prepares it on the host.
 ARG BASE_IMAGE=python:3.12-slim
 
 FROM ${BASE_IMAGE} AS builder

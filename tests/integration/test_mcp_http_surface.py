@@ -8,23 +8,14 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from tests.fixtures.mcp_client import TRANSPORTS, open_session
+from tests.fixtures.mcp_client import TRANSPORTS, initialize_request, open_session
 from tests.fixtures.processes import TEST_TOKEN, McpServerHandle
 
 pytestmark = pytest.mark.integration
 
 ALLOWED = "mcp.example.test"
 ALLOWED_IP = "192.0.2.10"
-INIT = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-06-18",
-        "capabilities": {},
-        "clientInfo": {"name": "raw", "version": "0"},
-    },
-}
+INIT = initialize_request("raw")
 AUTH = {"Authorization": f"Bearer {TEST_TOKEN}"}  # every fixture server accepts it
 MCP_HEADERS = {"Accept": "application/json, text/event-stream", **AUTH}
 

@@ -17,8 +17,9 @@ from kubernetes import client, config
 TOKENS_KEY = "AIRS_MCP_AUTH_TOKENS"  # the Secret key written by the secret role
 
 
-def first_token(namespace: str, secret: str) -> str:
-    config.load_kube_config()
+def first_token(namespace: str, secret: str, kubeconfig: str | None = None) -> str:
+    """The first of the Secret's comma-separated tokens (``$KUBECONFIG`` when not given)."""
+    config.load_kube_config(config_file=kubeconfig)
     data = client.CoreV1Api().read_namespaced_secret(secret, namespace).data or {}
     encoded = data.get(TOKENS_KEY, "")
     tokens = [t for t in base64.b64decode(encoded).decode().split(",") if t.strip()]

@@ -12,7 +12,6 @@ clients; ``uninstall.yml`` removes everything.
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import subprocess
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from airs_deploy import token as airs_token
 from embedded_cluster import network, project_image
 
 from tests.fixtures.ansible import (
@@ -78,12 +78,10 @@ def in_client_netns(
 
 
 def client_token(cluster: EmbeddedCluster) -> str:
-    """The first client token, from the Secret the collection wrote (as a client is given it)."""
-    encoded = cluster.kubectl(
-        "get", "secret", "aisecurity-mcp-server-airs", "-n", "aisecurity",
-        "-o", "jsonpath={.data.AIRS_MCP_AUTH_TOKENS}",
-    ).stdout  # fmt: skip
-    token = base64.b64decode(encoded).decode().split(",")[0]
+    """The first client token, read from the Secret as the summary tells a user to read it."""
+    token = airs_token.first_token(
+        "aisecurity", "aisecurity-mcp-server-airs", str(cluster.kubeconfig)
+    )
     assert len(token) >= 32
     return token
 

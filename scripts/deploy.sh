@@ -52,6 +52,14 @@ if [ -z "$vault_pass" ]; then
   fi
 fi
 
+# The public demo password opens the example vault (placeholder key, public demo token): fine
+# for the throw-away embedded cluster, never for a real one.
+if [ "$embedded" = "0" ] && cmp -s "$vault_pass" inventories/example/vault-password.example; then
+  echo "deploy: refusing the example inventory's PUBLIC demo vault password for a cluster that is" >&2
+  echo "        not the embedded one. Make your own vault (README: Deploying with Ansible)." >&2
+  exit 2
+fi
+
 logs="$AIRS_MCP_CACHE/deploy/logs/$(date -u +%Y%m%dT%H%M%SZ)"
 mkdir -p "$logs"
 
@@ -90,8 +98,12 @@ if [ "$embedded" = "1" ]; then
   logged images-import embedded-cluster images import
 fi
 
-extra_vars=()
+# The HTTPS certificate's CA (issued by the ingress role), for clients to trust.
+ca_file="$AIRS_MCP_CACHE/deploy/airs-mcp-ca.pem"
+extra_vars=(-e "ingress_tls_ca_file=$ca_file")
 if [ "$embedded" = "1" ]; then
+  # A throw-away cluster: the example vault's placeholder key and demo token are accepted.
+  extra_vars+=(-e "@collections/ansible_collections/airs/mcp_k8s/extensions/molecule/shared/throwaway-cluster.yml")
   printf 'mcp_server_image_tag: "%s"\nairs_api_double_image_tag: "%s"\n' \
     "${image_tags[0]##*:}" "${image_tags[1]##*:}" >"$logs/image-tags.yml"
   extra_vars+=(-e "@$logs/image-tags.yml")
@@ -135,7 +147,7 @@ fi
 
 step "ansible-playbook playbooks/verify.yml"
 report="$logs/endpoint.json"
-play verify.yml -e "verify_report_file=$report"
+play verify.yml -e "verify_report_file=$report" -e "verify_ca_file=$ca_file"
 
 step "live pan_inline_scan through the load balancer"
 check="$logs/check.json"

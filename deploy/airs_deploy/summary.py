@@ -76,6 +76,17 @@ def render(
             "",
         ]
     out += [f"MCP over SSE:             {sse_url}"]
+    https_url = str(report.get("https_sse_url") or "")
+    if https_url and https_url != sse_url:
+        out += [f"MCP over SSE, HTTPS:      {https_url}"]
+    if https_url and report.get("ca_file"):
+        out += [f"  its certificate's CA:   {report['ca_file']} (trust it in clients)"]
+    if sse_url.startswith("http://") and report.get("token_required"):
+        out += [
+            "  WARNING: plain HTTP is served and not redirected to HTTPS: the bearer token",
+            "  crosses the network in clear text. Prefer the HTTPS endpoint"
+            + (" (demo choice)." if demo else "; set traefik_web_redirect_to_https: true."),
+        ]
     out += [
         f"MCP Streamable HTTP:      {mcp_url or 'not routed (ingress_streamable_http_enabled)'}"
     ]

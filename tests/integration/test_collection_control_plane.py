@@ -10,11 +10,13 @@ and uninstall.
 from __future__ import annotations
 
 import base64
+import ipaddress
 import json
 import re
 from pathlib import Path
 
 import pytest
+from cryptography import x509
 
 from tests.fixtures.ansible import (
     EXAMPLE_API_KEY,
@@ -33,6 +35,8 @@ EXAMPLE_TOKENS: list[str] = example_vault()["vault_airs_mcp_tokens"]
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 NS = "aisecurity"
+TRAEFIK_NS = "traefik"
+TRAEFIK_SA = f"system:serviceaccount:{TRAEFIK_NS}:traefik-ingress-controller"
 SERVER = "aisecurity-mcp-server"
 SECRET = "aisecurity-mcp-server-airs"
 CHECKSUM = "airs-mcp-k8s/secret-checksum"
@@ -82,9 +86,16 @@ class Scenario:
             "name",
         ).stdout.split()
         ours = {n for n in out if any(w in n for w in ("traefik", "metallb", NS))}
-        for ns in (NS, "metallb-system"):
+        for ns in (NS, TRAEFIK_NS, "metallb-system"):
             listed = self.cluster.kubectl(
-                "get", "all,secrets,serviceaccounts,configmaps", "-n", ns, "-o", "name", check=False
+                "get",
+                "all,secrets,serviceaccounts,configmaps,roles,rolebindings,poddisruptionbudgets,"
+                "networkpolicies",
+                "-n",
+                ns,
+                "-o",
+                "name",
+                check=False,
             )
             ours |= {f"{ns}/{n}" for n in listed.stdout.split() if "kube-root-ca" not in n}
         return ours
@@ -161,6 +172,9 @@ def test_site_applies_every_object(sc: Scenario) -> None:
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert "10.234.17.200" in env["AIRS_MCP_ALLOWED_HOSTS"].split(",")
     assert "http://10.234.17.200" in env["AIRS_MCP_ALLOWED_ORIGINS"].split(",")
+    assert env["AIRS_MCP_AUTH"] == "token"
+    assert (env["AIRS_MCP_MAX_SSE_SESSIONS"], env["AIRS_MCP_LIMIT_CONCURRENCY"]) == ("1000", "2000")
+    assert env["AIRS_MCP_MAX_BODY_BYTES"] == "4194304"
     checksum = dep["spec"]["template"]["metadata"]["annotations"][CHECKSUM]
     assert len(checksum) == 64
     assert int(checksum, 16) >= 0
@@ -174,26 +188,81 @@ def test_site_applies_every_object(sc: Scenario) -> None:
     assert targets["cpu"]["averageUtilization"] == 70
     assert targets["memory"]["averageUtilization"] == 80
 
+    limits = [f"{SERVER}-rate-limit", f"{SERVER}-in-flight"]
     route = sc.kubectl_json("get", "ingressroutes.traefik.io", SERVER, "-n", NS)["spec"]
     assert route["entryPoints"] == ["web"]
     assert [r["match"] for r in route["routes"]] == ["PathPrefix(`/sse/`)"]
+    assert [m["name"] for m in route["routes"][0]["middlewares"]] == limits
     cookie = route["routes"][0]["services"][0]["sticky"]["cookie"]
     assert cookie["secure"] is False
     assert cookie["sameSite"] == "lax"
+    tls_route = sc.kubectl_json("get", "ingressroutes.traefik.io", f"{SERVER}-tls", "-n", NS)
+    assert tls_route["spec"]["entryPoints"] == ["websecure"]
+    assert tls_route["spec"]["tls"] == {"secretName": f"{SERVER}-tls"}
+    assert tls_route["spec"]["routes"][0]["services"][0]["sticky"]["cookie"]["secure"] is True
+    rate = sc.kubectl_json("get", "middlewares.traefik.io", limits[0], "-n", NS)["spec"]
+    assert rate["rateLimit"]["average"] == 50
+    assert rate["rateLimit"]["burst"] == 200
+    in_flight = sc.kubectl_json("get", "middlewares.traefik.io", limits[1], "-n", NS)["spec"]
+    assert in_flight["inFlightReq"]["amount"] == 200
 
-    traefik = sc.kubectl_json("get", "deployment", "traefik", "-n", NS)
+    traefik = sc.kubectl_json("get", "deployment", "traefik", "-n", TRAEFIK_NS)
     args = traefik["spec"]["template"]["spec"]["containers"][0]["args"]
     assert "--entryPoints.web.address=:8080" in args
     assert "--entryPoints.web.transport.respondingTimeouts.readTimeout=0" in args
+    assert "--entryPoints.websecure.address=:8443" in args
     assert "--entryPoints.traefik.address=:9000" in args
     assert "--providers.kubernetescrd.namespaces=aisecurity" in args
-    tsvc = sc.kubectl_json("get", "service", "traefik", "-n", NS)
+    assert "--providers.kubernetescrd.disableClusterScopeResources=true" in args
+    assert "--accesslog.fields.names.RequestPath=drop" in args
+    assert not [a for a in args if a.startswith("--api")], args  # dashboard off, never insecure
+    # The example inventory keeps plain HTTP for the seed's clients (demo choice).
+    assert not [a for a in args if "redirections" in a], args
+    tsvc = sc.kubectl_json("get", "service", "traefik", "-n", TRAEFIK_NS)
     assert tsvc["spec"]["type"] == "LoadBalancer"
     assert tsvc["metadata"]["annotations"]["metallb.io/loadBalancerIPs"] == "10.234.17.200"
-    binding = sc.kubectl_json("get", "clusterrolebinding", f"traefik-ingress-controller-{NS}")
-    assert binding["subjects"] == [
-        {"kind": "ServiceAccount", "name": "traefik-ingress-controller", "namespace": NS}
-    ]
+    assert {p["name"]: p["port"] for p in tsvc["spec"]["ports"]} == {"web": 8080, "websecure": 8443}
+    for pdb_ns, pdb in ((NS, SERVER), (TRAEFIK_NS, "traefik")):
+        budget = sc.kubectl_json("get", "poddisruptionbudget", pdb, "-n", pdb_ns)
+        assert budget["spec"]["minAvailable"] == 1
+    for ns in (NS, TRAEFIK_NS):
+        labels = sc.kubectl_json("get", "namespace", ns)["metadata"]["labels"]
+        assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
+    policy = sc.kubectl_json("get", "networkpolicy", SERVER, "-n", NS)["spec"]
+    assert policy["policyTypes"] == ["Ingress", "Egress"]
+    assert policy["ingress"][0]["from"][0]["namespaceSelector"]["matchLabels"] == {
+        "kubernetes.io/metadata.name": TRAEFIK_NS
+    }
+
+
+def can_i(sc: Scenario, *args: str) -> str:
+    out = sc.cluster.kubectl("auth", "can-i", "--as", TRAEFIK_SA, *args, check=False)
+    return out.stdout.strip()
+
+
+def test_traefik_reads_only_the_namespaces_it_watches(sc: Scenario) -> None:
+    first_run(sc)
+    # No ClusterRole, no cluster-wide binding: no Secret outside the watched namespace.
+    assert can_i(sc, "list", "secrets", "-A") == "no"
+    assert can_i(sc, "get", "secrets", "-n", "kube-system") == "no"
+    assert can_i(sc, "list", "nodes") == "no"
+    assert can_i(sc, "list", "ingressroutes.traefik.io", "-n", NS) == "yes"
+    assert can_i(sc, "list", "endpointslices.discovery.k8s.io", "-n", NS) == "yes"
+    assert can_i(sc, "create", "secrets", "-n", NS) == "no"
+    bindings = sc.cluster.kubectl("get", "clusterrolebindings", "-o", "name").stdout
+    assert "traefik" not in bindings
+
+
+def test_the_https_certificate_names_the_address_and_chains_to_its_ca(sc: Scenario) -> None:
+    first_run(sc)
+    data = sc.kubectl_json("get", "secret", f"{SERVER}-tls", "-n", NS)["data"]
+    leaf = x509.load_pem_x509_certificate(base64.b64decode(data["tls.crt"]))
+    ca = x509.load_pem_x509_certificate(base64.b64decode(data["ca.crt"]))
+    names = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert ipaddress.ip_address("10.234.17.200") in names.get_values_for_type(x509.IPAddress)
+    assert leaf.issuer == ca.subject
+    leaf.verify_directly_issued_by(ca)
+    assert ca.extensions.get_extension_for_class(x509.BasicConstraints).value.ca is True
 
     assert sc.kubectl_json("get", "deployment", "controller", "-n", "metallb-system")
     crds = sc.cluster.kubectl("get", "crd", "-o", "name").stdout
@@ -244,7 +313,7 @@ def test_check_and_diff_report_a_change_without_making_it(sc: Scenario, tmp_path
     assert run.recap["changed"] == 1, run.output[-6000:]
     assert re.search(r"^-\s+replicas: 2$", run.output, re.MULTILINE), run.output[-6000:]
     assert re.search(r"^\+\s+replicas: 3$", run.output, re.MULTILINE), run.output[-6000:]
-    traefik = sc.kubectl_json("get", "deployment", "traefik", "-n", NS)
+    traefik = sc.kubectl_json("get", "deployment", "traefik", "-n", TRAEFIK_NS)
     assert traefik["spec"]["replicas"] == 2
 
 

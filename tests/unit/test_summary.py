@@ -67,3 +67,19 @@ def test_a_failed_or_missing_check_fails_the_summary(tmp_path: Path) -> None:
     assert summary.main(["--report", str(report), "--check", str(tmp_path / "none.json")]) == 1
     check.write_text(json.dumps(CHECK))
     assert summary.main(["--report", str(report), "--check", str(check), "--demo"]) == 0
+
+
+def test_https_endpoint_its_ca_and_the_clear_text_warning_are_shown() -> None:
+    report = {
+        **REPORT,
+        "https_sse_url": "https://10.234.17.200:8443/sse/",
+        "ca_file": "/cache/deploy/ca.pem",
+        "token_required": True,
+    }
+    text = summary.render(report, CHECK, True, "airs-client")
+    assert "MCP over SSE, HTTPS:      https://10.234.17.200:8443/sse/" in text
+    assert "/cache/deploy/ca.pem" in text
+    assert "clear text" in text
+    only_https = summary.render({**report, "sse_url": report["https_sse_url"]}, CHECK, False, "")
+    assert "clear text" not in only_https
+    assert only_https.count("https://10.234.17.200:8443/sse/") >= 1

@@ -1,16 +1,13 @@
-"""Pure helpers for splitting work into AIRS-sized requests and validating ids."""
+"""Pure helpers for splitting work into AIRS-sized requests (input checks: ``validation``)."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 
 MAX_OBJECTS_PER_ASYNC = 5
 MAX_ASYNC_PAYLOAD_BYTES = 5_000_000
 MAX_SYNC_PAYLOAD_BYTES = 2_000_000
 MAX_IDS_PER_QUERY = 5
-MAX_FIELD_BYTES = 2 * 1024 * 1024
-MAX_CONTEXT_BYTES = 2 * 1024 * 1024  # the whole request body is at most 4 MiB
 ARRAY_OVERHEAD = 2  # the enclosing "[]"
 ITEM_SEPARATOR = 2  # ", " between array elements (json.dumps default)
 
@@ -49,35 +46,3 @@ def groups(values: Sequence[str], size: int = MAX_IDS_PER_QUERY) -> list[list[st
 
 def dedupe(values: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(values))
-
-
-def is_scan_id(value: str) -> bool:
-    if len(value) != 36:
-        return False
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
-
-
-def is_report_id(value: str) -> bool:
-    return value.startswith("R") and is_scan_id(value[1:])
-
-
-def bad_ids(values: Sequence[str], *, report: bool) -> list[str]:
-    check = is_report_id if report else is_scan_id
-    return [v for v in values if not check(v)]
-
-
-def field_problems(fields: dict[str, str | None]) -> list[str]:
-    """Size problems of scannable text fields (limits in UTF-8 bytes)."""
-    problems = []
-    for name, value in fields.items():
-        if value is None:
-            continue
-        limit = MAX_CONTEXT_BYTES if name == "context" else MAX_FIELD_BYTES
-        size = len(value.encode("utf-8"))
-        if size > limit:
-            problems.append(f"{name} is {size} bytes, over the AIRS limit of {limit} bytes")
-    return problems

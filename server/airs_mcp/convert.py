@@ -21,7 +21,6 @@ from aisecurity.generated_openapi_client.models.tool_event import ToolEvent
 from aisecurity.generated_openapi_client.models.tool_event_metadata import ToolEventMetadata
 from aisecurity.scan.models.content import Content
 
-from airs_mcp.batching import field_problems
 from airs_mcp.models import (
     Detection,
     MaskedText,
@@ -31,33 +30,6 @@ from airs_mcp.models import (
     ScanSummary,
     ToolEventInput,
 )
-
-TEXT_FIELDS = ("prompt", "response", "code_prompt", "code_response")
-
-
-class InputProblem(ValueError):
-    """The caller's input cannot be scanned; the message says why."""
-
-
-def _clean(value: str | None) -> str | None:
-    return value if value else None
-
-
-def check_item(item: ScanItem) -> ScanItem:
-    """Empty strings count as absent; raise ``InputProblem`` if nothing is scannable or a
-    field is over its size limit."""
-    cleaned = item.model_copy(
-        update={name: _clean(getattr(item, name)) for name in (*TEXT_FIELDS, "context")}
-    )
-    if not any(getattr(cleaned, name) for name in TEXT_FIELDS) and cleaned.tool_event is None:
-        raise InputProblem(
-            "nothing to scan: give at least one of prompt, response, code_prompt, "
-            "code_response or tool_event"
-        )
-    problems = field_problems({n: getattr(cleaned, n) for n in (*TEXT_FIELDS, "context")})
-    if problems:
-        raise InputProblem("; ".join(problems))
-    return cleaned
 
 
 def tool_event(event: ToolEventInput | None) -> ToolEvent | None:

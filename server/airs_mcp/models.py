@@ -7,10 +7,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 # Length caps in characters, published in the tool schemas (maxLength). Scannable text is also
-# held to 2 MiB of UTF-8 (batching.MAX_FIELD_BYTES); every request body to AIRS_MCP_MAX_BODY_BYTES.
+# held to 2 MiB of UTF-8 (validation.MAX_FIELD_BYTES); every request body to
+# AIRS_MCP_MAX_BODY_BYTES.
 MAX_TEXT_CHARS = 2 * 1024 * 1024
-# Scannable text: published as maxLength, enforced as 2 MiB of UTF-8 by convert.check_item (so the
-# error names the field and its size in bytes).
+# Scannable text: published as maxLength, enforced as 2 MiB of UTF-8 by validation.check_item (so
+# the error names the field and its size in bytes).
 TEXT_SCHEMA = {"maxLength": MAX_TEXT_CHARS}
 MAX_ID_CHARS = 100  # tr_id, session_id, scan and report ids
 MAX_NAME_CHARS = 256  # app_name, app_user, ai_model, server and tool names

@@ -12,10 +12,9 @@ from typing import TypeVar
 
 from aisecurity.generated_openapi_client.models.async_scan_object import AsyncScanObject
 
-from airs_mcp import batching, convert
+from airs_mcp import batching, convert, validation
 from airs_mcp.airs_client import AirsClient, AirsError
 from airs_mcp.config import Settings
-from airs_mcp.convert import InputProblem
 from airs_mcp.models import (
     BatchItemResult,
     BatchScanResult,
@@ -26,6 +25,7 @@ from airs_mcp.models import (
     ScanResultsOutput,
     ScanSummary,
 )
+from airs_mcp.validation import InputProblem
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -54,14 +54,10 @@ class ScanService:
         self.settings = settings
 
     async def inline(self, item: ScanItem) -> ScanSummary:
-        item = convert.check_item(item)
-        size = convert.wire_size(convert.scan_request(item, self.client.profile))
-        if size > batching.MAX_SYNC_PAYLOAD_BYTES:
-            raise InputProblem(
-                f"the request would be {size} bytes, over the AIRS limit of "
-                f"{batching.MAX_SYNC_PAYLOAD_BYTES} bytes for one inline scan; "
-                "send prompt and response in separate calls or use pan_batch_scan"
-            )
+        item = validation.check_item(item)
+        validation.check_inline_size(
+            convert.wire_size(convert.scan_request(item, self.client.profile))
+        )
         response = await self.client.sync_scan(
             convert.content(item),
             tr_id=item.tr_id,
@@ -70,22 +66,13 @@ class ScanService:
         )
         return convert.summary(response)
 
-    def _check_count(self, count: int, what: str) -> None:
-        if count == 0:
-            raise InputProblem(f"{what} is empty")
-        if count > self.settings.max_batch_items:
-            raise InputProblem(
-                f"{what} has {count} entries; at most {self.settings.max_batch_items} are "
-                "accepted per call: split the list"
-            )
-
     async def batch(self, items: list[ScanItem]) -> BatchScanResult:
-        self._check_count(len(items), "items")
+        validation.check_count(len(items), "items", self.settings.max_batch_items)
         results = [BatchItemResult(index=i) for i in range(len(items))]
         ready: list[tuple[int, AsyncScanObject, int]] = []
         for index, raw in enumerate(items):
             try:
-                item = convert.check_item(raw)
+                item = validation.check_item(raw)
             except InputProblem as exc:
                 results[index].error = str(exc)
                 continue
@@ -94,10 +81,7 @@ class ScanService:
         chunks, oversized = batching.plan_chunks([size for _, _, size in ready])
         for position in oversized:
             index, _, size = ready[position]
-            results[index].error = (
-                f"item is {size} bytes as JSON, over the AIRS limit of "
-                f"{batching.MAX_ASYNC_PAYLOAD_BYTES} bytes for one async request"
-            )
+            results[index].error = validation.oversized_batch_item(size)
 
         async def send(chunk: list[int]) -> AirsError | None:
             members = [ready[p] for p in chunk]
@@ -121,20 +105,8 @@ class ScanService:
             items=results, submitted=len(items) - failed, failed=failed, requests=len(chunks)
         )
 
-    def _ids(self, values: list[str], *, report: bool) -> list[str]:
-        what = "report_ids" if report else "scan_ids"
-        self._check_count(len(values), what)
-        values = [v.strip() for v in values]
-        bad = batching.bad_ids(values, report=report)
-        if bad:
-            shape = "'R' followed by a UUID" if report else "a UUID"
-            listed = ", ".join(repr(b) for b in batching.dedupe(bad))
-            raise InputProblem(f"invalid {what} (each must be {shape}): {listed}")
-        normal = [("R" + v[1:].lower()) if report else v.lower() for v in values]
-        return batching.dedupe(normal)
-
     async def results(self, scan_ids: list[str]) -> ScanResultsOutput:
-        ids = self._ids(scan_ids, report=False)
+        ids = validation.query_ids(scan_ids, report=False, limit=self.settings.max_batch_items)
         found: dict[str, list[ScanResultEntry]] = {}
         failed: dict[str, str] = {}
 
@@ -163,7 +135,7 @@ class ScanService:
         return ScanResultsOutput(results=out)
 
     async def reports(self, report_ids: list[str]) -> ScanReportsOutput:
-        ids = self._ids(report_ids, report=True)
+        ids = validation.query_ids(report_ids, report=True, limit=self.settings.max_batch_items)
         found: dict[str, list[ReportEntry]] = {}
         failed: dict[str, str] = {}
 

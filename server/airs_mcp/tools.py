@@ -14,7 +14,6 @@ from pydantic import Field
 
 from airs_mcp import log
 from airs_mcp.airs_client import AirsError
-from airs_mcp.convert import InputProblem
 from airs_mcp.models import (
     MAX_ID_CHARS,
     MAX_NAME_CHARS,
@@ -27,11 +26,12 @@ from airs_mcp.models import (
     ToolEventInput,
 )
 from airs_mcp.service import ScanService
+from airs_mcp.validation import InputProblem
 
 T = TypeVar("T")
 # Every string argument has a maxLength in its schema; pydantic reports a longer value as a tool
 # error naming the argument.
-Text = partial(Field, json_schema_extra=TEXT_SCHEMA)  # enforced in UTF-8 bytes by convert
+Text = partial(Field, json_schema_extra=TEXT_SCHEMA)  # enforced in UTF-8 bytes by validation
 Name = partial(Field, max_length=MAX_NAME_CHARS)
 READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=True, idempotent_hint=True)
 

@@ -1,8 +1,6 @@
-"""Chunking, grouping, de-duplication and id validation for the batch and query tools."""
+"""Chunking, grouping and de-duplication for the batch and query tools."""
 
 from __future__ import annotations
-
-import uuid
 
 from airs_mcp import batching
 from airs_mcp.batching import plan_chunks
@@ -42,25 +40,3 @@ def test_groups_and_dedupe() -> None:
     ids = [f"id{i}" for i in range(12)]
     assert batching.groups(ids) == [ids[0:5], ids[5:10], ids[10:12]]
     assert batching.dedupe(["b", "a", "b", "c", "a"]) == ["b", "a", "c"]
-
-
-def test_id_validation_names_each_bad_id() -> None:
-    good = str(uuid.uuid4())
-    assert batching.bad_ids([good, "nope", good[:-1], good + "0"], report=False) == [
-        "nope",
-        good[:-1],
-        good + "0",
-    ]
-    assert batching.bad_ids(["R" + good, good, "Rxyz"], report=True) == [good, "Rxyz"]
-    assert batching.is_report_id("R" + good)
-
-
-def test_field_limits_are_utf8_bytes() -> None:
-    limit = batching.MAX_FIELD_BYTES
-    assert batching.field_problems({"prompt": "a" * limit}) == []
-    problems = batching.field_problems({"prompt": "é" * (limit // 2 + 1), "response": None})
-    assert len(problems) == 1
-    assert problems[0].startswith("prompt is")
-    # context has the same 2 MiB limit (it was 100 MiB, more than a request body may carry)
-    assert batching.field_problems({"context": "a" * limit}) == []
-    assert batching.field_problems({"context": "a" * (limit + 1)})[0].startswith("context is")

@@ -1,36 +1,17 @@
-"""Input checks before any AIRS call, and SDK results reduced to the tools' flat models."""
+"""Scan items turned into SDK requests, and SDK results reduced to the tools' flat models."""
 
 from __future__ import annotations
 
 import json
 
-import pytest
-from airs_mcp import convert
-from airs_mcp.convert import InputProblem
+from airs_mcp import convert, validation
 from airs_mcp.models import ScanItem, ToolEventInput
 from aisecurity.generated_openapi_client import AiProfile, ScanResponse
 
 
-def test_an_item_needs_something_to_scan() -> None:
-    for item in (ScanItem(), ScanItem(prompt=""), ScanItem(context="only context")):
-        with pytest.raises(InputProblem, match="nothing to scan"):
-            convert.check_item(item)
-
-
-def test_empty_strings_count_as_absent() -> None:
-    item = convert.check_item(ScanItem(prompt="hi", response=""))
-    assert item.prompt == "hi"
-    assert item.response is None
-
-
-def test_oversized_field_is_named() -> None:
-    with pytest.raises(InputProblem, match=r"^response is 2097153 bytes"):
-        convert.check_item(ScanItem(prompt="ok", response="x" * (2 * 1024 * 1024 + 1)))
-
-
 def test_tool_event_alone_is_scannable_and_converted() -> None:
     event = ToolEventInput(server_name="files", tool_invoked="read", input='{"p": "/etc"}')
-    item = convert.check_item(ScanItem(tool_event=event))
+    item = validation.check_item(ScanItem(tool_event=event))
     obj = convert.async_object(3, item, AiProfile(profile_name="p"))
     body = obj.to_dict()
     assert body["req_id"] == 3

@@ -1,4 +1,4 @@
-"""The four scan operations over ``AirsClient``: validation, chunking, fan-out and ordering.
+"""The four scan operations over ``AirsClient``: input checks, chunking, fan-out and ordering.
 
 Raises ``InputProblem`` for input that cannot be sent and ``AirsError`` when AIRS failed for
 the whole call; per-item failures of batch and query calls are reported inside the result.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from aisecurity.generated_openapi_client.models.async_scan_object import AsyncScanObject
 
@@ -29,6 +29,9 @@ from airs_mcp.validation import InputProblem
 
 T = TypeVar("T")
 R = TypeVar("R")
+S = TypeVar("S")  # what AIRS answers a query with
+E = TypeVar("E", ScanResultEntry, ReportEntry)  # what a query tool returns per id
+Missing = Literal["not_found", "error"]  # an id AIRS gave no entry for, and why
 
 
 async def _bounded(limit: int, work: Sequence[T], run: Callable[[T], Awaitable[R]]) -> list[R]:
@@ -107,60 +110,68 @@ class ScanService:
 
     async def results(self, scan_ids: list[str]) -> ScanResultsOutput:
         ids = validation.query_ids(scan_ids, report=False, limit=self.settings.max_batch_items)
-        found: dict[str, list[ScanResultEntry]] = {}
-        failed: dict[str, str] = {}
-
-        async def query(group: list[str]) -> AirsError | None:
-            try:
-                entries = await self.client.query_scan_ids(group)
-            except AirsError as exc:
-                failed.update(dict.fromkeys(group, exc.message))
-                return exc
-            for entry in entries:
-                converted = convert.result_entry(entry)
-                found.setdefault(converted.scan_id, []).append(converted)
-            return None
-
-        errors = await _bounded(self.settings.batch_concurrency, batching.groups(ids), query)
-        if (failure := _only_airs_errors(errors)) is not None:
-            raise failure
-        out: list[ScanResultEntry] = []
-        for scan_id in ids:
-            if scan_id in failed:
-                out.append(ScanResultEntry(scan_id=scan_id, status="error", error=failed[scan_id]))
-            elif scan_id in found:
-                out.extend(sorted(found[scan_id], key=lambda e: e.req_id or 0))
-            else:
-                out.append(ScanResultEntry(scan_id=scan_id, status="not_found"))
-        return ScanResultsOutput(results=out)
+        entries = await self._query(
+            ids,
+            fetch=self.client.query_scan_ids,
+            to_entry=convert.result_entry,
+            entry_id=lambda entry: entry.scan_id,
+            stub=lambda scan_id, status, error: ScanResultEntry(
+                scan_id=scan_id, status=status, error=error
+            ),
+        )
+        return ScanResultsOutput(results=entries)
 
     async def reports(self, report_ids: list[str]) -> ScanReportsOutput:
         ids = validation.query_ids(report_ids, report=True, limit=self.settings.max_batch_items)
-        found: dict[str, list[ReportEntry]] = {}
+        entries = await self._query(
+            ids,
+            fetch=self.client.query_report_ids,
+            to_entry=convert.report_entry,
+            entry_id=lambda entry: entry.report_id,
+            stub=lambda report_id, status, error: ReportEntry(
+                report_id=report_id, status=status, error=error
+            ),
+        )
+        return ScanReportsOutput(reports=entries)
+
+    async def _query(
+        self,
+        ids: list[str],
+        *,
+        fetch: Callable[[list[str]], Awaitable[Sequence[S]]],
+        to_entry: Callable[[S], E],
+        entry_id: Callable[[E], str],
+        stub: Callable[[str, Missing, str | None], E],
+    ) -> list[E]:
+        """Look ``ids`` up in groups AIRS accepts, several groups at a time.
+
+        Returns, in the order of ``ids``, every entry AIRS has for each id (sorted by req_id),
+        or one ``stub`` saying it was not found or that its group's query failed; raises the
+        ``AirsError`` when every group failed.
+        """
+        found: dict[str, list[E]] = {}
         failed: dict[str, str] = {}
 
         async def query(group: list[str]) -> AirsError | None:
             try:
-                reports = await self.client.query_report_ids(group)
+                answers = await fetch(group)
             except AirsError as exc:
                 failed.update(dict.fromkeys(group, exc.message))
                 return exc
-            for report in reports:
-                converted = convert.report_entry(report)
-                found.setdefault(converted.report_id, []).append(converted)
+            for answer in answers:
+                entry = to_entry(answer)
+                found.setdefault(entry_id(entry), []).append(entry)
             return None
 
         errors = await _bounded(self.settings.batch_concurrency, batching.groups(ids), query)
         if (failure := _only_airs_errors(errors)) is not None:
             raise failure
-        out: list[ReportEntry] = []
-        for report_id in ids:
-            if report_id in failed:
-                out.append(
-                    ReportEntry(report_id=report_id, status="error", error=failed[report_id])
-                )
-            elif report_id in found:
-                out.extend(sorted(found[report_id], key=lambda e: e.req_id or 0))
+        out: list[E] = []
+        for one_id in ids:
+            if one_id in failed:
+                out.append(stub(one_id, "error", failed[one_id]))
+            elif one_id in found:
+                out.extend(sorted(found[one_id], key=lambda e: e.req_id or 0))
             else:
-                out.append(ReportEntry(report_id=report_id, status="not_found"))
-        return ScanReportsOutput(reports=out)
+                out.append(stub(one_id, "not_found", None))
+        return out

@@ -38,7 +38,7 @@ from airs_mcp.sse_guard import SseGuard
 from airs_mcp.sse_sessions import SseSessions
 from airs_mcp.tools import register_tools
 
-__all__ = ["Runtime", "SseGuard", "create_app", "transport_security"]
+__all__ = ["Runtime", "create_app"]
 
 SERVER_NAME = "airs-mcp"
 INSTRUCTIONS = (

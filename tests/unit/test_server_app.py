@@ -1,8 +1,8 @@
-"""Host/Origin allow-list wiring and the shape of the assembled ASGI app (no AIRS calls)."""
+"""The shape of the assembled ASGI app and its readiness (no AIRS calls)."""
 
 from __future__ import annotations
 
-from airs_mcp.app import Runtime, create_app, transport_security
+from airs_mcp.app import Runtime, create_app
 from airs_mcp.config import Settings
 from airs_mcp.session_routing import SessionRouter
 from starlette.testclient import TestClient
@@ -12,27 +12,6 @@ BASE = {
     "PANW_AI_PROFILE_NAME": "p",
     "AIRS_MCP_AUTH_TOKENS": "placeholder-bearer-token-0123456789abcdef",
 }
-
-
-def test_default_allows_only_local_hosts_with_any_port() -> None:
-    security = transport_security(Settings.from_env(BASE))
-    assert security.enable_dns_rebinding_protection
-    assert "localhost" in security.allowed_hosts
-    assert "localhost:*" in security.allowed_hosts
-    assert "[::1]:*" in security.allowed_hosts
-    assert "http://127.0.0.1:*" in security.allowed_origins
-
-
-def test_configured_hosts_keep_explicit_ports() -> None:
-    env = {**BASE, "AIRS_MCP_ALLOWED_HOSTS": "192.0.2.10,mcp.example:8080"}
-    security = transport_security(Settings.from_env(env))
-    assert {"192.0.2.10", "192.0.2.10:*", "mcp.example:8080"} <= set(security.allowed_hosts)
-    assert "mcp.example:8080:*" not in security.allowed_hosts
-
-
-def test_star_turns_the_check_off() -> None:
-    security = transport_security(Settings.from_env({**BASE, "AIRS_MCP_ALLOWED_HOSTS": "*"}))
-    assert not security.enable_dns_rebinding_protection
 
 
 def test_routes() -> None:

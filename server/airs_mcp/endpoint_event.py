@@ -12,7 +12,9 @@ import re
 from collections.abc import Callable
 from urllib.parse import parse_qs, urlsplit
 
-__all__ = ["FirstEventRewriter", "add_query_parameter"]
+from starlette.types import Message, Send
+
+__all__ = ["FirstEventRewriter", "add_query_parameter", "rewrite_first_event"]
 
 # An SSE event ends with an empty line; the line separator is \r\n, \n or \r.
 _EVENT_END = re.compile(rb"\r\n\r\n|\n\n|\r\r")
@@ -69,3 +71,23 @@ class FirstEventRewriter:
         event, rest = self.buffer[: end.start()], self.buffer[end.start() :]
         self.buffer = b""
         return self.rewrite(event) + rest
+
+
+def rewrite_first_event(send: Send, rewrite: Callable[[bytes], bytes]) -> Send:
+    """``send`` with the first event of a 200 response's body passed through ``rewrite``.
+
+    Any other response (a refusal, an error) goes out untouched, as does every later byte.
+    """
+    rewriter = FirstEventRewriter(rewrite)
+    streaming = False
+
+    async def send_rewritten(message: Message) -> None:
+        nonlocal streaming
+        if message["type"] == "http.response.start":
+            streaming = message["status"] == 200
+        elif message["type"] == "http.response.body" and streaming and not rewriter.done:
+            more = message.get("more_body", False)
+            message = {**message, "body": rewriter.feed(message.get("body", b""), final=not more)}
+        await send(message)
+
+    return send_rewritten

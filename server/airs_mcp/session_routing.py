@@ -32,11 +32,11 @@ from mcp.server.transport_security import (
 from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from airs_mcp import owner_token
 from airs_mcp.config import Settings
-from airs_mcp.endpoint_event import FirstEventRewriter, add_query_parameter
+from airs_mcp.endpoint_event import add_query_parameter, rewrite_first_event
 from airs_mcp.owner_token import OwnerAddress, OwnerTokenError
 from airs_mcp.session_forwarder import (
     FORWARDED_HEADER,
@@ -128,19 +128,9 @@ class SessionRouter:
             sessions.append(session)
             return f"{OWNER_PARAM}={token}"
 
-        rewriter = FirstEventRewriter(lambda event: add_query_parameter(event, owner_param))
-        streaming = False
-
-        async def send_rewritten(message: Message) -> None:
-            nonlocal streaming
-            if message["type"] == "http.response.start":
-                streaming = message["status"] == 200
-            elif message["type"] == "http.response.body" and streaming and not rewriter.done:
-                more = message.get("more_body", False)
-                body = rewriter.feed(message.get("body", b""), final=not more)
-                message = {**message, "body": body}
-            await send(message)
-
+        send_rewritten = rewrite_first_event(
+            send, lambda event: add_query_parameter(event, owner_param)
+        )
         try:
             await self.app(scope, receive, send_rewritten)
         finally:

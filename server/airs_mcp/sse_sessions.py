@@ -18,9 +18,9 @@ import uuid
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.server.auth.provider import principal_components
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from airs_mcp.endpoint_event import FirstEventRewriter, add_query_parameter
+from airs_mcp.endpoint_event import add_query_parameter, rewrite_first_event
 from airs_mcp.session_routing import session_tag
 
 __all__ = ["SseSessions"]
@@ -93,21 +93,9 @@ class SseSessions:
         def record(event: bytes) -> bytes:
             return add_query_parameter(event, lambda session_id: bind(session_id))
 
-        reader = FirstEventRewriter(record)
-        streaming = False
-
-        async def send_reading(message: Message) -> None:
-            nonlocal streaming
-            if message["type"] == "http.response.start":
-                streaming = message["status"] == 200
-            elif message["type"] == "http.response.body" and streaming and not reader.done:
-                more = message.get("more_body", False)
-                message = {**message, "body": reader.feed(message.get("body", b""), final=not more)}
-            await send(message)
-
         self.open += 1
         try:
-            await self.app(scope, receive, send_reading)
+            await self.app(scope, receive, rewrite_first_event(send, record))
         finally:
             self.open -= 1
             for session in sessions:

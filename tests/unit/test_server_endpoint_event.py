@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
-from airs_mcp.endpoint_event import MAX_EVENT_BYTES, FirstEventRewriter, add_query_parameter
+from airs_mcp.endpoint_event import (
+    MAX_EVENT_BYTES,
+    FirstEventRewriter,
+    add_query_parameter,
+    rewrite_first_event,
+)
+from starlette.types import Message
 
 SESSION = "0123456789abcdef0123456789abcdef"
 EVENT = f"event: endpoint\r\ndata: /sse/messages/?session_id={SESSION}".encode()
@@ -72,3 +80,32 @@ def test_rewriter_flushes_an_unfinished_first_event() -> None:
     chunk = b"x" * (MAX_EVENT_BYTES + 1)
     assert big.feed(chunk) == chunk
     assert big.done
+
+
+def sent_through_rewriter(status: int, bodies: list[bytes]) -> list[Message]:
+    """What ``rewrite_first_event`` passes on for a response with ``status`` and ``bodies``."""
+    out: list[Message] = []
+
+    async def send(message: Message) -> None:
+        out.append(message)
+
+    async def respond() -> None:
+        wrapped = rewrite_first_event(send, lambda event: event.upper())
+        await wrapped({"type": "http.response.start", "status": status, "headers": []})
+        for index, body in enumerate(bodies):
+            more = index < len(bodies) - 1
+            await wrapped({"type": "http.response.body", "body": body, "more_body": more})
+
+    asyncio.run(respond())
+    return out
+
+
+def test_send_wrapper_rewrites_the_first_event_of_a_stream() -> None:
+    sent = sent_through_rewriter(200, [b"event: a\n", b"\n: ping\n\n", b"event: b\n\n"])
+    assert [m.get("body") for m in sent[1:]] == [b"", b"EVENT: A\n\n: ping\n\n", b"event: b\n\n"]
+    assert sent[0]["status"] == 200
+
+
+def test_send_wrapper_leaves_other_responses_alone() -> None:
+    sent = sent_through_rewriter(503, [b"full\n\n"])
+    assert [m.get("body") for m in sent[1:]] == [b"full\n\n"]

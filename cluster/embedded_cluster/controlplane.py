@@ -3,6 +3,10 @@
 Flags follow what kubeadm gives a control plane: RBAC + Node authorization, NodeRestriction,
 ServiceAccount tokens signed with the project's key and issuer, front-proxy (aggregation) set up,
 and controller-manager signing CSRs with the cluster CA. etcd listens on loopback with mutual TLS.
+
+The apiserver listens on the node address only (the project's bridge, never every host
+interface), takes anonymous requests only on its health paths (``authn.py``) and encrypts Secrets
+in etcd (``encryption.py``).
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from embedded_cluster import processes
+from embedded_cluster import authn, encryption, processes
 from embedded_cluster.health import ComponentNotReady, client_tls, probe, wait_healthy
 from embedded_cluster.paths import RunPaths
 from embedded_cluster.pki import Pki
@@ -67,8 +71,13 @@ def apiserver_argv(binary: Path, paths: RunPaths, config: ClusterConfig, pki: Pk
         *_flags(
             {
                 "advertise-address": config.node_ip,
-                "bind-address": "0.0.0.0",  # noqa: S104 - pods reach it through the node address
+                # One address: pods reach it there through the `kubernetes` Service, and
+                # no other host interface exposes it.
+                "bind-address": config.node_ip,
                 "secure-port": config.apiserver_port,
+                # Anonymous only on the health paths; excludes --anonymous-auth.
+                "authentication-config": paths.authentication_config,
+                "encryption-provider-config": paths.encryption_config,
                 "allow-privileged": True,
                 "authorization-mode": "Node,RBAC",
                 "enable-admission-plugins": "NodeRestriction",
@@ -203,6 +212,8 @@ def start(
     processes.start(paths, "etcd", etcd_argv(binaries["etcd"], paths, pki))
     waited["etcd"] = _wait(paths, "etcd", f"{ETCD_METRICS_URL}/health", None, timeout_s)
 
+    authn.write_authentication_config(paths)
+    encryption.ensure_encryption_config(paths)
     processes.start(
         paths, "kube-apiserver", apiserver_argv(binaries["kube-apiserver"], paths, config, pki)
     )

@@ -14,6 +14,10 @@ API::
     start_kubelet(paths, config, kubeconfig) / start_kube_proxy(paths, config, kubeconfig)
     kubelet_root(paths) -> Path
     COMPONENTS = ("kubelet", "kube-proxy")
+# kube-proxy also programs IPv6 when the host has it, and a family without a CIDR in
+# nodePortAddresses matches every local address of that family (this host's uplink has one).
+# A documentation prefix (RFC 3849) that no interface holds leaves IPv6 with no node port.
+NO_IPV6_NODE_PORTS = "2001:db8::/128"
 """
 
 from __future__ import annotations
@@ -26,6 +30,10 @@ from embedded_cluster.paths import RunPaths
 from embedded_cluster.state import ClusterConfig
 
 COMPONENTS = ("kubelet", "kube-proxy")
+# kube-proxy also programs IPv6 when the host has it, and a family without a CIDR in
+# nodePortAddresses matches every local address of that family (this host's uplink has one).
+# A documentation prefix (RFC 3849) that no interface holds leaves IPv6 with no node port.
+NO_IPV6_NODE_PORTS = "2001:db8::/128"
 KUBELET_PORT = 10250
 
 
@@ -112,6 +120,8 @@ def kube_proxy_config(config: ClusterConfig, kubeconfig: Path) -> dict[str, obje
         "clientConnection": {"kubeconfig": str(kubeconfig)},
         "mode": "iptables",
         "clusterCIDR": config.pod_cidr,
+        # Node ports only on the project's bridge, not on every host interface.
+        "nodePortAddresses": [str(network.SUBNET), NO_IPV6_NODE_PORTS],
         "hostnameOverride": config.node_name,
         "bindAddress": "0.0.0.0",  # noqa: S104 - IPv4 family selection, not a listener
         "healthzBindAddress": "127.0.0.1:10256",

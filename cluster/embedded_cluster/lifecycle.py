@@ -181,6 +181,8 @@ def _up(control_plane_only: bool, paths: RunPaths) -> UpResult:
         kubeconfigs = pki.ensure_kubeconfigs(paths, config, certs)
 
     _mode_file(paths).write_text(want + "\n")
+    with _phase(phases, "network", failure="node address"):
+        _ensure_node_address(config)
     with _phase(phases, "control-plane", failure="control plane"):
         waited = controlplane.start(paths, config, certs, kubeconfigs, binaries)
     phases.update({f"  wait {k}": v for k, v in waited.items()})
@@ -188,6 +190,15 @@ def _up(control_plane_only: bool, paths: RunPaths) -> UpResult:
     if want == "full":
         _full_mode(paths, config, kubeconfigs, phases)
     return UpResult(paths.admin_kubeconfig, False, want, time.monotonic() - started, phases)
+
+
+def _ensure_node_address(config: ClusterConfig) -> None:
+    """The apiserver binds the node address only, so it must exist before the control plane
+    starts, in either mode: the project's bridge carries it (``down`` removes the bridge).
+    An address forced with ``AIRS_CLUSTER_NODE_IP`` is the user's to provide."""
+    network = _optional("network")
+    if network is not None and config.node_ip == str(network.NODE_ADDRESS):
+        network.setup()
 
 
 def _settle_config(paths: RunPaths) -> ClusterConfig:

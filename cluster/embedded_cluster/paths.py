@@ -61,6 +61,16 @@ class RunPaths:
     def state_file(self) -> Path:
         return self.root / "cluster.json"
 
+    @property
+    def authentication_config(self) -> Path:
+        return self.root / "apiserver-authentication.json"
+
+    @property
+    def encryption_config(self) -> Path:
+        """Holds the key of Secrets at rest: kept with the etcd data, apart from the PKI that
+        ``up`` may regenerate."""
+        return self.root / "encryption-config.json"
+
     def log(self, component: str) -> Path:
         return self.logs / f"{component}.log"
 

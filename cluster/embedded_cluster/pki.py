@@ -307,14 +307,12 @@ def client_identities(config: ClusterConfig) -> dict[str, tuple[str, list[str]]]
 def ensure_kubeconfigs(paths: RunPaths, config: ClusterConfig, pki: Pki) -> dict[str, Path]:
     """Client certificates and kubeconfigs for admin, controllers, kubelet and kube-proxy.
 
-    The admin kubeconfig points at 127.0.0.1; the node components' at the node address.
+    Every kubeconfig points at the apiserver's only address, on the node.
     """
     result: dict[str, Path] = {}
     clients = paths.pki / "clients"
     for name, (cn, orgs) in client_identities(config).items():
         pair = issue(pki.ca, _pair(clients, name), cn, orgs=orgs, client=True)
-        server = config.apiserver_url
-        if name in ("kubelet", "kube-proxy"):
-            server = config.apiserver_node_url
-        result[name] = write_kubeconfig(paths.kubeconfig(name), pki.ca, server, pair)
+        kubeconfig = paths.kubeconfig(name)
+        result[name] = write_kubeconfig(kubeconfig, pki.ca, config.apiserver_url, pair)
     return result

@@ -50,12 +50,8 @@ class ClusterConfig:
 
     @property
     def apiserver_url(self) -> str:
-        """URL the host-side clients (kubectl, tests, Ansible) use."""
-        return f"https://127.0.0.1:{self.apiserver_port}"
-
-    @property
-    def apiserver_node_url(self) -> str:
-        """URL for components that should reach the apiserver on the node address."""
+        """The apiserver's one address, on the node: every client (kubectl, controllers,
+        kubelet, tests, Ansible) uses it, as pods do through the ``kubernetes`` Service."""
         return f"https://{self.node_ip}:{self.apiserver_port}"
 
 

@@ -68,12 +68,14 @@ def test_private_keys_are_owner_only_and_reused(made, tmp_path: Path) -> None:
 def test_kubeconfigs_carry_the_right_identities(made) -> None:
     _, certs, kubeconfigs = made
     ca_pem = certs.ca.cert.read_bytes()
+    # One server for every client: the apiserver listens on the node address only.
+    node = "https://192.0.2.77:6443"
     expected = {
-        "admin": ("kubernetes-admin", ["system:masters"], "https://127.0.0.1:6443"),
-        "kubelet": ("system:node:airs-node", ["system:nodes"], "https://192.0.2.77:6443"),
-        "kube-proxy": ("system:kube-proxy", [], "https://192.0.2.77:6443"),
-        "scheduler": ("system:kube-scheduler", [], "https://127.0.0.1:6443"),
-        "controller-manager": ("system:kube-controller-manager", [], "https://127.0.0.1:6443"),
+        "admin": ("kubernetes-admin", ["system:masters"], node),
+        "kubelet": ("system:node:airs-node", ["system:nodes"], node),
+        "kube-proxy": ("system:kube-proxy", [], node),
+        "scheduler": ("system:kube-scheduler", [], node),
+        "controller-manager": ("system:kube-controller-manager", [], node),
     }
     assert set(kubeconfigs) == set(expected)
     for name, (cn, orgs, server) in expected.items():

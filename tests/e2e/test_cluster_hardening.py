@@ -1,0 +1,135 @@
+"""The embedded cluster's hardening, checked on the running cluster (issue 10).
+
+- the apiserver listens on the node address only (the socket table, no traffic elsewhere);
+- anonymous requests reach the health paths and nothing else;
+- kube-proxy's node-port rules match only the bridge's addresses;
+- Secrets are stored encrypted in etcd (the raw value read with etcd's own API on loopback).
+
+Traffic goes only to the node address on the project's bridge and to loopback (etcd).
+"""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+import json
+import shlex
+import ssl
+import subprocess
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from embedded_cluster import cleanup, controlplane, encryption, network
+from embedded_cluster.health import client_tls
+
+from tests.fixtures.cluster import EmbeddedCluster, wait_for
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+
+@pytest.fixture
+def cluster(embedded_cluster: EmbeddedCluster) -> EmbeddedCluster:
+    assert embedded_cluster.mode == "full", "these checks need the node (full mode)"
+    return embedded_cluster
+
+
+@pytest.fixture
+def namespace(cluster: EmbeddedCluster) -> Iterator[str]:
+    name = f"harden-{uuid.uuid4().hex[:8]}"
+    cluster.kubectl("create", "namespace", name)
+    yield name
+    cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+def _listeners(port: int) -> set[str]:
+    out = subprocess.run(
+        ["ss", "-ltnH", f"sport = :{port}"], capture_output=True, text=True, check=True
+    ).stdout
+    return {line.split()[3] for line in out.splitlines() if line.strip()}
+
+
+def test_apiserver_listens_on_the_node_address_only(cluster: EmbeddedCluster) -> None:
+    port = cluster.config.apiserver_port
+    assert _listeners(port) == {f"{cluster.config.node_ip}:{port}"}
+    assert ipaddress.ip_address(cluster.config.node_ip) in network.SUBNET
+
+
+def _anonymous_status(cluster: EmbeddedCluster, path: str) -> int:
+    """HTTP status of a request with no client certificate (the server's CA is checked)."""
+    tls = ssl.create_default_context(cafile=str(cluster.run.pki / "ca.crt"))
+    try:
+        with urllib.request.urlopen(f"{cluster.config.apiserver_url}{path}", context=tls) as rsp:
+            return rsp.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def test_anonymous_requests_reach_only_the_health_paths(cluster: EmbeddedCluster) -> None:
+    statuses = {path: _anonymous_status(cluster, path) for path in ("/livez", "/readyz", "/api")}
+    assert statuses == {"/livez": 200, "/readyz": 200, "/api": 401}
+    assert _anonymous_status(cluster, "/api/v1/namespaces/default/secrets") == 401
+
+
+def _node_port_jumps() -> list[str]:
+    rules = []
+    for _tool, save in cleanup.IPTABLES_TOOLS:
+        dump = subprocess.run([save, "-t", "nat"], capture_output=True, text=True, check=False)
+        rules += [line for line in dump.stdout.splitlines() if "-j KUBE-NODEPORTS" in line]
+    return rules
+
+
+def _destination(rule: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    """The rule's ``-d`` network, None when it has none or only a negated one."""
+    args = shlex.split(rule)
+    if "-d" not in args:
+        return None
+    at = args.index("-d")
+    return None if args[at - 1] == "!" else ipaddress.ip_network(args[at + 1])
+
+
+def test_node_ports_are_open_on_the_bridge_only(cluster: EmbeddedCluster) -> None:
+    jumps = wait_for(_node_port_jumps, "kube-proxy's KUBE-NODEPORTS jump", timeout_s=30)
+    assert isinstance(jumps, list)
+    for rule in jumps:
+        # Without nodePortAddresses (for a family) the jump matches every local address of
+        # it: `-m addrtype --dst-type LOCAL`, on IPv6 `! -d ::1/128`.
+        destination = _destination(rule)
+        assert destination is not None, f"node ports open on every host address: {rule}"
+        assert destination.version == 4, rule
+        assert destination.subnet_of(network.SUBNET), rule
+
+
+def _etcd_get(cluster: EmbeddedCluster, key: str) -> bytes:
+    """The raw value etcd stores under ``key``, through its JSON gateway on loopback."""
+    pki_dir = cluster.run.pki
+    tls = client_tls(
+        pki_dir / "etcd" / "ca.crt",
+        pki_dir / "apiserver-etcd-client.crt",
+        pki_dir / "apiserver-etcd-client.key",
+    )
+    body = json.dumps({"key": base64.b64encode(key.encode()).decode()}).encode()
+    request = urllib.request.Request(
+        f"{controlplane.ETCD_CLIENT_URL}/v3/kv/range", data=body, method="POST"
+    )
+    with urllib.request.urlopen(request, context=tls, timeout=10) as response:
+        kvs = json.load(response).get("kvs", [])
+    assert len(kvs) == 1, f"etcd has no key {key}"
+    return base64.b64decode(kvs[0]["value"])
+
+
+def test_secrets_are_encrypted_at_rest(cluster: EmbeddedCluster, namespace: str) -> None:
+    plaintext = f"plain-{uuid.uuid4().hex}"
+    cluster.kubectl(
+        "-n", namespace, "create", "secret", "generic", "probe", f"--from-literal=value={plaintext}"
+    )
+    stored = _etcd_get(cluster, f"/registry/secrets/{namespace}/probe")
+    assert stored.startswith(encryption.STORED_PREFIX), stored[:40]
+    assert plaintext.encode() not in stored
+    assert base64.b64encode(plaintext.encode()) not in stored
+    read_back = cluster.kubectl(
+        "-n", namespace, "get", "secret", "probe", "-o", "jsonpath={.data.value}"
+    ).stdout
+    assert base64.b64decode(read_back).decode() == plaintext

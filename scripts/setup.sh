@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 export AIRS_MCP_CACHE
 mkdir -p "$AIRS_MCP_CACHE"
 
-APT_PACKAGES=(docker.io containerd runc debootstrap iptables iproute2 conntrack socat ethtool
+APT_PACKAGES=(docker.io containerd runc debootstrap iptables ipset iproute2 conntrack socat ethtool
               ebtables kmod util-linux procps psmisc curl ca-certificates)
 
 missing=()

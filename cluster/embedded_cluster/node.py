@@ -1,5 +1,6 @@
 """The embedded cluster's single node on the host: network, containerd, images, kubelet,
-kube-proxy and the CNI bridge (the "direct path", see cluster/KIND_EVALUATION.md).
+kube-proxy, the CNI bridge and NetworkPolicy enforcement (``netpol``) (the "direct path", see
+cluster/KIND_EVALUATION.md).
 
 Interface used by ``lifecycle`` (documented there)::
 
@@ -10,10 +11,10 @@ Interface used by ``lifecycle`` (documented there)::
     network_info() -> dict[str, str]           bridge, node IP, client netns, MetalLB pool
     prebuild_targets() -> list[build.Target]   every binary the node and its images need
 
-``kubeconfigs`` must hold ``kubelet`` and ``kube-proxy`` (written by ``pki.ensure_kubeconfigs``)
-and ``admin`` for the readiness check. Host sysctls the node needs
-(``net.bridge.bridge-nf-call-iptables``, ``net.ipv4.ip_forward``) are set on ``up`` and their
-previous values restored on ``down``.
+``kubeconfigs`` must hold ``kubelet``, ``kube-proxy`` and ``kube-router`` (written by
+``pki.ensure_kubeconfigs``) and ``admin`` for the readiness check and kube-router's RBAC. Host
+sysctls the node needs (``net.bridge.bridge-nf-call-iptables``, ``net.ipv4.ip_forward``) are set
+on ``up`` and their previous values restored on ``down``.
 """
 
 from __future__ import annotations
@@ -29,11 +30,24 @@ import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 
-from embedded_cluster import build, cleanup, cni, containerd, images, kubelet, network, processes
+from embedded_cluster import (
+    addons,
+    build,
+    cleanup,
+    cni,
+    containerd,
+    images,
+    kubelet,
+    netpol,
+    network,
+    processes,
+)
 from embedded_cluster.paths import RunPaths
 from embedded_cluster.state import ClusterConfig
 
-COMPONENTS = ("containerd", *kubelet.COMPONENTS)
+# What must run before the node can be Ready; kube-router starts once it is.
+RUNTIME = ("containerd", *kubelet.COMPONENTS)
+COMPONENTS = (*RUNTIME, netpol.COMPONENT)
 KUBELET_HEALTHZ = "http://127.0.0.1:10248/healthz"
 # Set on up; None: not set by us but changed by kube-proxy (route_localnet), restored on down.
 SYSCTLS: dict[str, str | None] = {
@@ -121,7 +135,7 @@ def wait_ready(
         since = dt.datetime.min.replace(tzinfo=dt.UTC)
     jsonpath = '{range .status.conditions[?(@.type=="Ready")]}{.status} {.lastHeartbeatTime}{end}'
     while time.monotonic() - start < timeout_s:
-        for name in COMPONENTS:
+        for name in RUNTIME:
             _check_alive(paths, name)
         if _kubelet_healthy():
             result = _kubectl(admin, "get", "node", config.node_name, "-o", f"jsonpath={jsonpath}")
@@ -142,6 +156,7 @@ def prebuild_targets() -> list[build.Target]:
     helper images: those are built when a test asks for them)."""
     targets = [build.Target("kubernetes", b) for b in ("kubelet", "kube-proxy", "kubectl")]
     targets += build.component_targets("cni-plugins")
+    targets += build.component_targets("kube-router")
     targets += [spec.source for spec in images.specs() if spec.source is not None]
     return targets
 
@@ -164,6 +179,13 @@ def up(paths: RunPaths, config: ClusterConfig, kubeconfigs: Mapping[str, Path]) 
     kubelet.start_kubelet(paths, config, kubeconfigs["kubelet"])
     kubelet.start_kube_proxy(paths, config, kubeconfigs["kube-proxy"])
     wait_ready(paths, config, kubeconfigs["admin"], fresh=not kubelet_was_running)
+    # kube-router reads its Node object at start: only once the node has registered.
+    try:
+        addons.apply(kubeconfigs["admin"], "kube-router-rbac", config)
+        netpol.start(paths, config, kubeconfigs["kube-router"])
+        netpol.wait_enforcing(paths)
+    except (addons.AddonError, netpol.NetpolError) as exc:
+        raise NodeError(str(exc)) from exc
 
 
 def _remove_containers() -> None:
@@ -196,6 +218,7 @@ def _kill_shims() -> None:
 
 def down(paths: RunPaths) -> None:
     """Stop the node and remove every process, mount, rule, interface and netns it created."""
+    netpol.stop(paths)
     for name in reversed(kubelet.COMPONENTS):
         processes.stop(paths, name)
     _remove_containers()
@@ -212,6 +235,7 @@ def down(paths: RunPaths) -> None:
     cleanup.remove_pod_cgroups()
     cleanup.remove_pod_logs()
     cleanup.remove_iptables()
+    netpol.remove_ipsets()
     if network.link_exists(cni.BRIDGE):
         subprocess.run(["ip", "link", "del", cni.BRIDGE], capture_output=True, check=False)
     network.teardown()

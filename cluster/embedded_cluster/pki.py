@@ -301,11 +301,14 @@ def client_identities(config: ClusterConfig) -> dict[str, tuple[str, list[str]]]
         "scheduler": ("system:kube-scheduler", []),
         "kubelet": (f"system:node:{config.node_name}", ["system:nodes"]),
         "kube-proxy": ("system:kube-proxy", []),
+        # NetworkPolicy enforcement (netpol.py); its ClusterRole: manifests/kube-router-rbac.yaml
+        "kube-router": ("system:airs:kube-router", []),
     }
 
 
 def ensure_kubeconfigs(paths: RunPaths, config: ClusterConfig, pki: Pki) -> dict[str, Path]:
-    """Client certificates and kubeconfigs for admin, controllers, kubelet and kube-proxy.
+    """Client certificates and kubeconfigs for admin, controllers, kubelet, kube-proxy and
+    kube-router.
 
     Every kubeconfig points at the apiserver's only address, on the node.
     """

@@ -3,9 +3,11 @@
 - the apiserver listens on the node address only (the socket table, no traffic elsewhere);
 - anonymous requests reach the health paths and nothing else;
 - kube-proxy's node-port rules match only the bridge's addresses;
-- Secrets are stored encrypted in etcd (the raw value read with etcd's own API on loopback).
+- Secrets are stored encrypted in etcd (the raw value read with etcd's own API on loopback);
+- a NetworkPolicy is enforced between two pods (deny-all ingress, then one allowed client).
 
-Traffic goes only to the node address on the project's bridge and to loopback (etcd).
+Traffic goes only to the node address on the project's bridge, to loopback (etcd) and between
+pods.
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import pytest
-from embedded_cluster import cleanup, controlplane, encryption, network
+from embedded_cluster import cleanup, controlplane, encryption, images, network
 from embedded_cluster.health import client_tls
 
 from tests.fixtures.cluster import EmbeddedCluster, wait_for
@@ -133,3 +136,115 @@ def test_secrets_are_encrypted_at_rest(cluster: EmbeddedCluster, namespace: str)
         "-n", namespace, "get", "secret", "probe", "-o", "jsonpath={.data.value}"
     ).stdout
     assert base64.b64decode(read_back).decode() == plaintext
+
+
+@dataclass(frozen=True)
+class Pods:
+    namespace: str
+    server_ip: str
+
+
+def _pod(name: str, labels: dict[str, str], args: list[str], image: str) -> dict[str, object]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {
+            "containers": [
+                {
+                    "name": name,
+                    "image": image,
+                    "imagePullPolicy": "IfNotPresent",
+                    "args": args,
+                    "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}},
+                }
+            ],
+            "terminationGracePeriodSeconds": 1,
+        },
+    }
+
+
+@pytest.fixture
+def pods(cluster: EmbeddedCluster, namespace: str) -> Pods:
+    """A server pod and two client pods: ``stranger`` and ``friend`` (labelled role=friend)."""
+    image = images.probe_image()
+    items = [
+        _pod("server", {"app": "server"}, ["serve", ":8080"], image),
+        _pod("stranger", {"app": "client"}, ["sleep"], image),
+        _pod("friend", {"app": "client", "role": "friend"}, ["sleep"], image),
+    ]
+    cluster.kubectl(
+        "-n",
+        namespace,
+        "apply",
+        "-f",
+        "-",
+        input=json.dumps({"apiVersion": "v1", "kind": "List", "items": items}),
+    )
+    cluster.kubectl(
+        "-n", namespace, "wait", "--for=condition=Ready", "pod", "--all", "--timeout=120s"
+    )
+    server_ip = cluster.kubectl(
+        "-n", namespace, "get", "pod", "server", "-o", "jsonpath={.status.podIP}"
+    ).stdout
+    return Pods(namespace, server_ip)
+
+
+def _reaches(cluster: EmbeddedCluster, pods: Pods, client: str) -> bool:
+    result = cluster.kubectl(
+        "-n",
+        pods.namespace,
+        "exec",
+        client,
+        "--",
+        "/probe",
+        "get",
+        f"http://{pods.server_ip}:8080/",
+        check=False,
+        timeout=30,
+    )
+    return result.returncode == 0 and result.stdout.startswith("probe server")
+
+
+def _policy(name: str, ingress: list[dict[str, object]], selector: dict[str, object]) -> str:
+    return json.dumps(
+        {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": {"name": name},
+            "spec": {"podSelector": selector, "policyTypes": ["Ingress"], "ingress": ingress},
+        }
+    )
+
+
+def _wait_reach(cluster: EmbeddedCluster, pods: Pods, client: str, expected: bool) -> None:
+    state = "reaches" if expected else "is refused by"
+    wait_for(
+        lambda: _reaches(cluster, pods, client) == expected,
+        f"{client} {state} the server",
+        timeout_s=60,
+        interval_s=1,
+    )
+
+
+def test_network_policy_is_enforced(cluster: EmbeddedCluster, pods: Pods) -> None:
+    kubectl_ns = ("-n", pods.namespace)
+    assert _reaches(cluster, pods, "stranger"), "no policy yet: traffic must pass"
+    assert _reaches(cluster, pods, "friend")
+
+    cluster.kubectl(*kubectl_ns, "apply", "-f", "-", input=_policy("deny-all", [], {}))
+    _wait_reach(cluster, pods, "stranger", expected=False)
+    assert not _reaches(cluster, pods, "friend")
+
+    allow_friend = [
+        {
+            "from": [{"podSelector": {"matchLabels": {"role": "friend"}}}],
+            "ports": [{"protocol": "TCP", "port": 8080}],
+        }
+    ]
+    selector = {"matchLabels": {"app": "server"}}
+    cluster.kubectl(
+        *kubectl_ns, "apply", "-f", "-", input=_policy("allow-friend", allow_friend, selector)
+    )
+    _wait_reach(cluster, pods, "friend", expected=True)
+    assert not _reaches(cluster, pods, "stranger")

@@ -92,6 +92,7 @@ class HostSnapshot:
     links: set[str]
     netns: set[str]
     rules: set[str]
+    ipsets: set[str]
     processes: set[str]
     pod_logs: set[str]
     run_dirs: set[str]
@@ -105,6 +106,7 @@ class HostSnapshot:
             links=_links(),
             netns={line.split()[0] for line in _lines(["ip", "netns", "list"])},
             rules=_iptables_rules(),
+            ipsets=_lines(["ipset", "list", "-n"]),
             processes=_cluster_processes(),
             pod_logs={p.name for p in cleanup.POD_LOGS.glob("*")},
             run_dirs={str(p) for p in containerd.SHARED_RUN_DIR.glob("**/*")}
@@ -440,6 +442,7 @@ def test_down_leaves_the_host_as_it_was(
     assert network.CLIENT_NETNS in during.netns
     assert during.processes, "no cluster process seen while up: the check would prove nothing"
     assert any("KUBE-SERVICES" in rule for rule in during.rules)
+    assert any("KUBE-ROUTER-FORWARD" in rule for rule in during.rules)  # NetworkPolicy enforcer
 
     with lifecycle._exclusive(cluster.run):  # no other session's ``up`` in between
         lifecycle._down(cluster.run)
@@ -452,6 +455,7 @@ def test_down_leaves_the_host_as_it_was(
         "links": after.links - host_before_up.links,
         "netns": after.netns - host_before_up.netns,
         "iptables": after.rules - host_before_up.rules,
+        "ipsets": after.ipsets - host_before_up.ipsets,
         "pod logs": after.pod_logs - host_before_up.pod_logs,
         "runtime dirs": after.run_dirs - host_before_up.run_dirs,
         "pod cgroups": set(cleanup.pod_processes())

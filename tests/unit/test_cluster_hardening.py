@@ -8,7 +8,8 @@ import json
 import stat
 from pathlib import Path
 
-from embedded_cluster import authn, controlplane, encryption, kubelet, network
+import yaml
+from embedded_cluster import authn, controlplane, encryption, kubelet, netpol, network, pki
 from embedded_cluster.paths import RunPaths
 from embedded_cluster.pki import CertPair, Pki
 from embedded_cluster.state import ClusterConfig
@@ -77,3 +78,27 @@ def test_kube_proxy_opens_node_ports_on_the_bridge_only() -> None:
     # A CIDR per family: without one, IPv6 node ports would open on every host IPv6 address.
     assert ipv6.version == 6
     assert ipv6.subnet_of(ipaddress.ip_network("2001:db8::/32"))  # documentation: no host has it
+
+
+def test_kube_router_runs_its_firewall_only_and_opens_no_port() -> None:
+    flags = _flags(netpol.kube_router_argv(Path("kube-router"), CONFIG, Path("kr.conf")))
+    assert flags["run-firewall"] == "true"
+    for other in ("run-router", "run-service-proxy", "run-loadbalancer", "enable-cni"):
+        assert flags[other] == "false", other
+    assert flags["health-port"] == "0"
+    assert flags["metrics-port"] == "0"
+    assert flags["service-cluster-ip-range"] == CONFIG.service_cidr
+    assert flags["kubeconfig"] == "kr.conf"
+
+
+def test_kube_router_rbac_names_its_client_identity() -> None:
+    manifest = Path(netpol.__file__).with_name("manifests") / "kube-router-rbac.yaml"
+    docs = list(yaml.safe_load_all(manifest.read_text()))
+    binding = next(d for d in docs if d["kind"] == "ClusterRoleBinding")
+    common_name, _ = pki.client_identities(CONFIG)["kube-router"]
+    assert binding["subjects"] == [
+        {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": common_name}
+    ]
+    role = next(d for d in docs if d["kind"] == "ClusterRole")
+    verbs = {verb for rule in role["rules"] for verb in rule["verbs"]}
+    assert verbs == {"get", "list", "watch"}  # it reads; it writes nothing

@@ -74,6 +74,7 @@ def test_kubeconfigs_carry_the_right_identities(made) -> None:
         "admin": ("kubernetes-admin", ["system:masters"], node),
         "kubelet": ("system:node:airs-node", ["system:nodes"], node),
         "kube-proxy": ("system:kube-proxy", [], node),
+        "kube-router": ("system:airs:kube-router", [], node),
         "scheduler": ("system:kube-scheduler", [], node),
         "controller-manager": ("system:kube-controller-manager", [], node),
     }

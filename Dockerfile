@@ -3,9 +3,11 @@
 #   docker build -t airs-mcp-server .                      # python:3.12-slim, dependencies from the index
 #   docker build --build-arg BASE_IMAGE=<local tag> .      # any Debian-like image with python3 + venv
 #
-# Offline builds: when the build context holds a `wheels/` directory (the project's dependencies as
-# wheels for the base image's Python), pip installs from it with --no-index and never touches the
-# network. embedded_cluster/project_image.py (`wheelhouse`) prepares it on the host.
+# Dependencies: exactly the versions and files of requirements.lock (scripts/lock.sh), installed
+# with --require-hashes: a file whose sha256 is not in the lock is refused.
+# Offline builds: when the build context holds a `wheels/` directory (those files for the base
+# image's Python), pip installs from it with --no-index and never touches the network.
+# embedded_cluster/project_image.py (`wheelhouse`) prepares it on the host.
 ARG BASE_IMAGE=python:3.12-slim
 
 FROM ${BASE_IMAGE} AS builder
@@ -19,19 +21,12 @@ RUN printf '#!/bin/sh\nif [ -d /src/wheels ]; then exec "$@" --no-index --find-l
         > /usr/local/bin/pip-maybe-offline \
  && chmod 0755 /usr/local/bin/pip-maybe-offline \
  && python3 -m venv /opt/build \
- && pip-maybe-offline /opt/build/bin/pip wheel --no-deps --wheel-dir /dist /src \
+ && pip-maybe-offline /opt/build/bin/pip install --require-hashes --no-deps -r /src/requirements.lock \
+ && /opt/build/bin/pip wheel --no-build-isolation --no-deps --wheel-dir /dist /src \
  && python3 -m venv /opt/venv \
- && pip-maybe-offline /opt/venv/bin/pip install /dist/*.whl \
- && /opt/venv/bin/pip uninstall -q -y pip setuptools \
- && find /opt/venv -name '__pycache__' -prune -exec rm -rf {} +
-
-# Venvs are not relocatable, so the double's venv (the server plus the `double` extra) is built
-# at the same path in its own stage.
-FROM builder AS double-builder
-RUN rm -rf /opt/venv \
- && python3 -m venv /opt/venv \
- && pip-maybe-offline /opt/venv/bin/pip install "$(ls /dist/*.whl)[double]" \
- && /opt/venv/bin/pip uninstall -q -y pip setuptools \
+ && pip-maybe-offline /opt/venv/bin/pip install --require-hashes --no-deps -r /src/requirements.lock \
+ && /opt/venv/bin/pip install --no-index --no-deps /dist/*.whl \
+ && /opt/venv/bin/pip uninstall -q -y pip setuptools wheel \
  && find /opt/venv -name '__pycache__' -prune -exec rm -rf {} +
 
 # Shared runtime: the non-root user (UID/GID 1000) and the venv on PATH.
@@ -43,8 +38,10 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1
 
 # The AIRS API double, for tests and demos only (the cluster tests run it as a pod).
+# The lock holds the double's extra too (cryptography, which pyjwt[crypto] needs anyway), so
+# both images share one venv.
 FROM runtime AS double
-COPY --from=double-builder /opt/venv /opt/venv
+COPY --from=builder /opt/venv /opt/venv
 USER 1000:1000
 EXPOSE 8443
 ENTRYPOINT ["airs-api-double"]

@@ -7,10 +7,11 @@ Public API::
 
 - ``base`` defaults to ``ensure_base_image("python")`` (a debootstrap Debian with python3).
 - The build context is a temporary directory holding only what the Dockerfile needs
-  (``Dockerfile``, ``.dockerignore``, ``pyproject.toml``, ``README.md``, ``server/``) plus
-  ``wheels/``: every runtime and build dependency as wheels for the base image's Python, fetched
-  on the host with ``pip download`` and cached under ``$AIRS_MCP_CACHE/wheels/``. With ``wheels/``
-  present the Dockerfile installs with ``--no-index``.
+  (``Dockerfile``, ``.dockerignore``, ``pyproject.toml``, ``README.md``, ``requirements.lock``,
+  ``server/``) plus ``wheels/``: exactly the files ``requirements.lock`` pins (hash-checked),
+  fetched on the host with ``pip download --require-hashes`` for the base image's Python and
+  cached under ``$AIRS_MCP_CACHE/wheels/``. With ``wheels/`` present the Dockerfile installs with
+  ``--no-index``; either way with ``--require-hashes``.
 - Returns the tag, ``airs-mcp-k8s/<target image>:<project version>`` (see ``IMAGE_NAMES``).
 """
 
@@ -45,8 +46,11 @@ IMAGE_NAMES: dict[str, str] = {
 }
 # Debian bookworm has glibc 2.36: wheels for any manylinux_2_5 ... 2_36 tag run on it.
 GLIBC_MINOR = 36
+# ... and Python 3.11: requirements.lock (scripts/lock.sh) is resolved for it.
+LOCK_PYTHON = "3.11"
+LOCK_FILE = "requirements.lock"
 PLATFORMS = tuple(f"manylinux_2_{minor}_x86_64" for minor in range(GLIBC_MINOR, 4, -1))
-_CONTEXT_FILES = ("Dockerfile", ".dockerignore", "pyproject.toml", "README.md")
+_CONTEXT_FILES = ("Dockerfile", ".dockerignore", "pyproject.toml", "README.md", LOCK_FILE)
 # Cold durations measured on this project's build machine, for the progress lines only.
 EXPECTED_S = {"wheels": 20.0, "docker build": 50.0}
 
@@ -96,8 +100,9 @@ def source_digest(root: Path) -> str:
     return digest.hexdigest()[:12]
 
 
-def _requirements(root: Path) -> list[str]:
-    """Build-system requirements, runtime dependencies and the double's extra, from pyproject."""
+def requirements(root: Path) -> list[str]:
+    """What the lock must satisfy: build-system requirements, runtime dependencies and the
+    double's extra, from pyproject."""
     data = _pyproject(root)
     build = data["build-system"]
     project = data["project"]
@@ -135,8 +140,14 @@ def wheelhouse(root: Path, py_version: str) -> Path:
     wheels with the host's Python, then ``pip download --only-binary`` completes the set with
     binary wheels for the target Python and platform, finding the built ones locally.
     """
-    reqs = _requirements(root)
-    key = hashlib.sha256("\n".join([py_version, *PLATFORMS, *reqs]).encode()).hexdigest()[:12]
+    if py_version != LOCK_PYTHON:
+        raise BaseImageError(
+            f"the base image has Python {py_version}, {LOCK_FILE} is resolved for {LOCK_PYTHON}: "
+            "change LOCK_PYTHON and run scripts/lock.sh"
+        )
+    lock = (root / LOCK_FILE).read_bytes()
+    key = hashlib.sha256(b"\n".join([py_version.encode(), *map(str.encode, PLATFORMS), lock]))
+    key = key.hexdigest()[:12]
     base = cache_dir().parent / "wheels"
     dest = base / f"cp{py_version.replace('.', '')}-{key}"
     if (dest / ".complete").exists():
@@ -149,7 +160,7 @@ def wheelhouse(root: Path, py_version: str) -> Path:
         partial = Path(tempfile.mkdtemp(prefix="wheels-", dir=base))
         try:
             with phase("image", f"wheels for Python {py_version}", EXPECTED_S["wheels"]):
-                _fetch_wheels(partial, py_version, reqs)
+                _fetch_wheels(partial, py_version, root / LOCK_FILE)
         except BaseImageError:
             shutil.rmtree(partial, ignore_errors=True)
             raise
@@ -158,12 +169,13 @@ def wheelhouse(root: Path, py_version: str) -> Path:
     return dest
 
 
-def _fetch_wheels(partial: Path, py_version: str, reqs: list[str]) -> None:
-    _pip("wheel", ["wheel", "--quiet", "--wheel-dir", str(partial), *reqs])
+def _fetch_wheels(partial: Path, py_version: str, lock: Path) -> None:
+    """Exactly the pinned files: a wheel for the target where one exists, else the source
+    distribution (the image builds it); pip refuses any file whose sha256 is not in the lock."""
     platforms = [arg for platform in PLATFORMS for arg in ("--platform", platform)]
     spec = ["--implementation", "cp", "--python-version", py_version, *platforms]
-    local = ["--find-links", str(partial), "--dest", str(partial)]
-    _pip("download", ["download", "--quiet", "--only-binary=:all:", *spec, *local, *reqs])
+    pinned = ["--no-deps", "--require-hashes", "--requirement", str(lock)]
+    _pip("download", ["download", "--quiet", *spec, *pinned, "--dest", str(partial)])
 
 
 def _context(root: Path, wheels: Path, directory: Path) -> None:

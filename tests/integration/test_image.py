@@ -17,8 +17,10 @@ from subprocess import CompletedProcess
 
 import httpx
 import pytest
+from embedded_cluster import project_image
 from mcp import ClientSession
 from mcp.client.sse import sse_client
+from packaging.utils import canonicalize_name
 
 from tests.fixtures.images import Container, image_config, image_size, run_container
 from tests.fixtures.processes import PROFILE_NAME, TEST_TOKEN, AirsDouble
@@ -71,6 +73,28 @@ def docker_run(image: str, *args: str, entrypoint: str | None = None) -> Complet
     if entrypoint:
         argv += ["--entrypoint", entrypoint]
     return subprocess.run([*argv, image, *args], capture_output=True, text=True, timeout=60)
+
+
+LIST_DISTRIBUTIONS = (
+    "import importlib.metadata as m, json; "
+    "print(json.dumps({d.metadata['Name']: d.version for d in m.distributions()}))"
+)
+
+
+def test_server_image_holds_exactly_the_locked_versions(server_image: str) -> None:
+    """The image installs requirements.lock with --require-hashes: same names, same versions."""
+    out = docker_run(server_image, "-c", LIST_DISTRIBUTIONS, entrypoint="python3")
+    assert out.returncode == 0, out.stderr
+    installed = {canonicalize_name(k): v for k, v in json.loads(out.stdout).items()}
+    locked = {}
+    for line in (project_image.project_root() / project_image.LOCK_FILE).read_text().splitlines():
+        if "==" in line and not line.startswith((" ", "#")):
+            name, version = line.split()[0].split("==")
+            locked[canonicalize_name(name)] = version
+    # pip, setuptools and wheel are removed from the runtime venv after the install.
+    runtime = {k: v for k, v in locked.items() if k not in ("setuptools", "wheel")}
+    assert installed.pop("airs-mcp-k8s") == "0.1.0"
+    assert installed == runtime
 
 
 def test_server_image_runs_as_uid_1000(server_image: str) -> None:

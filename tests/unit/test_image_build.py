@@ -6,6 +6,9 @@ from pathlib import Path
 
 import pytest
 from embedded_cluster import base_image, project_image
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
 
 
 def test_tag_is_keyed_by_package_set_not_order() -> None:
@@ -55,10 +58,44 @@ def test_no_mirror_lets_debootstrap_choose(tmp_path: Path) -> None:
     assert base_image.host_debian_mirror(tmp_path) is None
 
 
-def test_wheelhouse_covers_build_runtime_and_double_requirements() -> None:
-    reqs = project_image._requirements(project_image.project_root())
-    names = {req.split(">")[0].split("=")[0].split("<")[0].split("[")[0] for req in reqs}
-    assert {"setuptools", "wheel", "mcp", "pan-aisecurity", "uvicorn", "cryptography"} <= names
+def _locked(root: Path) -> dict[str, tuple[Version, list[str]]]:
+    """``requirements.lock`` as {name: (pinned version, sha256 hashes)}."""
+    pins: dict[str, tuple[Version, list[str]]] = {}
+    text = (root / project_image.LOCK_FILE).read_text().replace("\\\n", " ")
+    for line in text.splitlines():
+        if not line or line.startswith("#") or line.startswith(" "):
+            continue
+        spec, *rest = line.split()
+        name, version = spec.split("==")
+        hashes = [part.removeprefix("--hash=sha256:") for part in rest if part.startswith("--hash")]
+        pins[canonicalize_name(name)] = (Version(version), hashes)
+    return pins
+
+
+def test_lock_pins_every_requirement_with_a_satisfying_version_and_hashes() -> None:
+    root = project_image.project_root()
+    pins = _locked(root)
+    reqs = [Requirement(text) for text in project_image.requirements(root)]
+    assert {"setuptools", "wheel", "mcp", "pan-aisecurity", "uvicorn", "cryptography"} <= {
+        canonicalize_name(req.name) for req in reqs
+    }
+    for req in reqs:
+        version, _ = pins[canonicalize_name(req.name)]
+        assert req.specifier.contains(version, prereleases=True), (str(req), str(version))
+    for name, (_, hashes) in pins.items():
+        assert hashes, f"{name} has no hash"
+        assert all(len(h) == 64 and int(h, 16) >= 0 for h in hashes), name
+
+
+def test_lock_is_resolved_for_the_base_images_python() -> None:
+    header = (project_image.project_root() / project_image.LOCK_FILE).read_text().splitlines()[0]
+    assert f"CPython {project_image.LOCK_PYTHON} " in header
+    assert f"manylinux_2_{project_image.GLIBC_MINOR} " in header
+
+
+def test_wheelhouse_refuses_another_python() -> None:
+    with pytest.raises(base_image.BaseImageError, match=r"resolved for 3\.11"):
+        project_image.wheelhouse(project_image.project_root(), "3.12")
 
 
 def test_platforms_cover_every_manylinux_up_to_bookworm_glibc() -> None:

@@ -44,7 +44,14 @@ HELD_SESSIONS = Path(__file__).with_name("clients") / "held_sessions.py"
 PUBLIC_ADDRESS = "10.234.17.200"  # airs_public_address of the example inventory
 WEB_PORT = 8080  # traefik_service_port's default
 SSE_URL = f"http://{PUBLIC_ADDRESS}:{WEB_PORT}/sse/"
-NAMESPACES = ("aisecurity", "airs-demo", "metallb-system")
+HTTPS_URL = f"https://{PUBLIC_ADDRESS}:8443/sse/"  # traefik_service_websecure_port's default
+NAMESPACES = ("aisecurity", "traefik", "airs-demo", "metallb-system")
+# Where deploy.sh writes the HTTPS certificate's CA (ingress_tls_ca_file).
+CA_FILE = (
+    Path(os.environ.get("AIRS_MCP_CACHE") or Path.home() / ".cache" / "airs-mcp-k8s")
+    / "deploy"
+    / "airs-mcp-ca.pem"
+)
 
 
 @dataclass
@@ -68,9 +75,9 @@ class Deployed:
 
 
 def in_client_netns(
-    *argv: str, timeout: float = 120, token: str = ""
+    *argv: str, timeout: float = 120, token: str = "", extra_env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "AIRS_MCP_TOKEN": token}
+    env = {**os.environ, "AIRS_MCP_TOKEN": token, **(extra_env or {})}
     return subprocess.run(
         network.client_argv(*argv),
         capture_output=True, text=True, timeout=timeout, check=False, env=env,
@@ -86,9 +93,11 @@ def client_token(cluster: EmbeddedCluster) -> str:
     return token
 
 
-def all_tools(url: str, token: str) -> dict[str, Any]:
-    """The four tools through one session of the ``mcp`` Python client, from the client netns."""
-    proc = in_client_netns(sys.executable, str(ALL_TOOLS), url, token=token)
+def all_tools(url: str, token: str, ca_file: Path | None = None) -> dict[str, Any]:
+    """The four tools through one session of the ``mcp`` Python client, from the client netns
+    (trusting only ``ca_file`` for HTTPS when given)."""
+    extra = {"SSL_CERT_FILE": str(ca_file)} if ca_file else None
+    proc = in_client_netns(sys.executable, str(ALL_TOOLS), url, token=token, extra_env=extra)
     assert proc.returncode == 0, proc.stderr[-4000:]
     return json.loads(proc.stdout)
 
@@ -189,9 +198,7 @@ def test_objects_are_in_place(dep: Deployed) -> None:
     pool = kubectl("get", "ipaddresspools.metallb.io", "aisecurity-pool", "-n", "metallb-system",
                    "-o", "jsonpath={.spec.addresses}").stdout  # fmt: skip
     assert "10.234.17.200-10.234.17.239" in pool
-    service = json.loads(
-        kubectl("get", "service", "traefik", "-n", "aisecurity", "-o", "json").stdout
-    )
+    service = json.loads(kubectl("get", "service", "traefik", "-n", "traefik", "-o", "json").stdout)
     assert service["status"]["loadBalancer"]["ingress"][0]["ip"] == PUBLIC_ADDRESS
     assert [p["port"] for p in service["spec"]["ports"] if p["name"] == "web"] == [WEB_PORT]
     server = json.loads(
@@ -209,6 +216,40 @@ def test_objects_are_in_place(dep: Deployed) -> None:
     double = kubectl("get", "deployment", "airs-api-double", "-n", "airs-demo",
                      "-o", "jsonpath={.status.readyReplicas}").stdout  # fmt: skip
     assert double == "1"
+
+
+PRIVILEGED_POD = {
+    "apiVersion": "v1",
+    "kind": "Pod",
+    "metadata": {"name": "psa-probe"},
+    "spec": {
+        "containers": [
+            {
+                "name": "probe",
+                "image": "airs-mcp-k8s/never-pulled",
+                "securityContext": {"privileged": True},
+            }
+        ]
+    },
+}
+
+
+def test_pod_security_admission_restricted_is_enforced(dep: Deployed, tmp_path: Path) -> None:
+    manifest = tmp_path / "privileged.json"
+    manifest.write_text(json.dumps(PRIVILEGED_POD))
+    for namespace in ("aisecurity", "traefik", "airs-demo"):
+        labels = json.loads(
+            dep.cluster.kubectl("get", "namespace", namespace, "-o", "json").stdout
+        )["metadata"]["labels"]
+        assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
+        refused = dep.cluster.kubectl("apply", "-n", namespace, "-f", str(manifest), check=False)
+        assert refused.returncode != 0
+        assert "violates PodSecurity" in refused.stderr, refused.stderr
+    # While the product's own pods were admitted and run there.
+    for namespace, name in (("aisecurity", "aisecurity-mcp-server"), ("traefik", "traefik")):
+        ready = dep.cluster.kubectl("get", "deployment", name, "-n", namespace,
+                                    "-o", "jsonpath={.status.readyReplicas}").stdout  # fmt: skip
+        assert int(ready) >= 2, (namespace, ready)
 
 
 def test_python_sdk_client_calls_all_four_tools_through_the_load_balancer(dep: Deployed) -> None:
@@ -399,6 +440,117 @@ def test_curl_sees_the_endpoint_event_and_404_elsewhere(dep: Deployed) -> None:
         assert code.stdout == "404", (path, code)
 
 
+def test_https_verifies_the_chain_and_marks_the_cookie_secure(dep: Deployed) -> None:
+    assert f"MCP over SSE, HTTPS:      {HTTPS_URL}" in dep.output
+    assert CA_FILE.read_text().startswith("-----BEGIN CERTIFICATE-----")
+    token = client_token(dep.cluster)
+    auth = "Authorization: Bearer " + token
+    stream = in_client_netns("curl", "-sN", "--cacert", str(CA_FILE), "-H", auth,
+                             "--max-time", "4", HTTPS_URL, timeout=30)  # fmt: skip
+    assert stream.returncode == 28, stream  # the chain verified, the stream stays open
+    assert "event: endpoint" in stream.stdout
+    # Without the CA the client refuses the certificate (curl: 60, peer certificate not trusted).
+    untrusted = in_client_netns("curl", "-s", "-o", "/dev/null", "--max-time", "10", HTTPS_URL,
+                                timeout=30)  # fmt: skip
+    assert untrusted.returncode == 60, untrusted
+    answer = in_client_netns("curl", "-s", "-i", "--cacert", str(CA_FILE), "-X", "POST",
+                             "-H", auth, "-H", "Content-Type: application/json",
+                             "--data", '{"jsonrpc":"2.0","id":1,"method":"ping"}',
+                             "--max-time", "10",
+                             HTTPS_URL + "messages/?session_id=00000000000000000000000000000000",
+                             timeout=30)  # fmt: skip
+    cookie = next(
+        line for line in answer.stdout.splitlines() if line.lower().startswith("set-cookie:")
+    )
+    assert "airs_mcp_affinity=" in cookie
+    assert "secure" in cookie.lower()
+    # The mcp Python SDK over HTTPS, trusting only that CA.
+    assert_double_verdicts(all_tools(HTTPS_URL, token, CA_FILE))
+
+
+def _open_session(token: str) -> tuple[subprocess.Popen[str], str]:
+    """An SSE stream held open from the client netns; returns it and its message URL."""
+    stream = subprocess.Popen(
+        network.client_argv("curl", "-sN", "-H", f"Authorization: Bearer {token}",
+                            "--max-time", "60", SSE_URL),
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    assert stream.stdout is not None
+    for line in stream.stdout:
+        if line.startswith("data: /sse/messages/"):
+            return stream, f"http://{PUBLIC_ADDRESS}:{WEB_PORT}" + line[len("data: ") :].strip()
+    stream.kill()
+    raise AssertionError("no endpoint event on the SSE stream")
+
+
+def _post_ping(url: str, token: str) -> str:
+    answer = in_client_netns("curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST",
+                             "-H", f"Authorization: Bearer {token}",
+                             "-H", "Content-Type: application/json",
+                             "--data", '{"jsonrpc":"2.0","id":1,"method":"ping"}',
+                             "--max-time", "10", url, timeout=30)  # fmt: skip
+    return answer.stdout
+
+
+def test_token_binding_403_and_rate_limit_429_through_the_load_balancer(
+    dep: Deployed, tmp_path: Path
+) -> None:
+    first = client_token(dep.cluster)
+    second = "second-client-" + "5e" * 16
+    tight = write_vars(
+        tmp_path / "tight.yml",
+        {
+            "secret_mcp_auth_tokens": [first, second],
+            "ingress_rate_limit_average": 5,
+            "ingress_rate_limit_burst": 5,
+        },
+    )
+    dep.play("demo.yml", vars_files=(tight,)).check()
+    try:
+        stream, messages = _open_session(first)
+        try:
+            # Another valid token may not post into the session token A opened.
+            assert _post_ping(messages, second) == "403"
+            assert _post_ping(messages, first) == "202"
+        finally:
+            stream.kill()
+            stream.wait()
+        burst = in_client_netns(
+            "sh", "-c",
+            "for i in $(seq 40); do curl -s -o /dev/null -w '%{http_code}\\n' --max-time 5 "
+            f"-H 'Authorization: Bearer {first}' {SSE_URL}messages/?session_id=0; done",
+            timeout=120,
+        )  # fmt: skip
+        codes = burst.stdout.split()
+        assert len(codes) == 40, burst
+        assert codes.count("429") >= 20, codes
+    finally:
+        dep.play("demo.yml").check()
+
+
+def test_no_token_or_session_id_in_the_traefik_access_log_or_events(dep: Deployed) -> None:
+    token = client_token(dep.cluster)
+    # Traffic first, so the access log has lines for SSE streams and message POSTs.
+    stream, messages = _open_session(token)
+    try:
+        assert _post_ping(messages, token) == "202"
+    finally:
+        stream.kill()
+        stream.wait()
+    session_id = messages.rsplit("session_id=", 1)[1]
+    # Every Traefik replica's log (the traffic may have crossed either).
+    logs = dep.cluster.kubectl("logs", "-n", "traefik", "-l", "app.kubernetes.io/name=traefik",
+                               "--tail=-1", "--max-log-requests", "10").stdout  # fmt: skip
+    access = [line for line in logs.splitlines() if '"RouterName"' in line]
+    assert access, logs[-2000:]
+    assert any("aisecurity-mcp-server" in line for line in access)
+    events = dep.cluster.kubectl("get", "events", "-A", "-o", "json").stdout
+    for text, where in ((logs, "the Traefik log"), (events, "the events")):
+        assert token not in text, where
+        assert session_id not in text, where
+        assert "session_id=" not in text, where
+
+
 def test_hpa_reads_real_metrics(dep: Deployed) -> None:
     def current() -> dict[str, int] | None:
         args = ("get", "hpa", "aisecurity-mcp-server", "-n", "aisecurity", "-o", "json")
@@ -442,7 +594,7 @@ def test_nodeport_fallback_serves_the_same_clients(dep: Deployed, tmp_path: Path
     )
     dep.play("demo.yml", vars_files=(no_metallb,)).check()
     service = json.loads(
-        dep.cluster.kubectl("get", "service", "traefik", "-n", "aisecurity", "-o", "json").stdout
+        dep.cluster.kubectl("get", "service", "traefik", "-n", "traefik", "-o", "json").stdout
     )
     assert service["spec"]["type"] == "NodePort"
     node_port = next(p["nodePort"] for p in service["spec"]["ports"] if p["name"] == "web")

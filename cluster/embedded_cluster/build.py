@@ -211,7 +211,6 @@ MANIFEST_SOURCES: tuple[ManifestSource, ...] = (
         "v3.7.13",
         {
             "traefik_crds_src": f"{_TRAEFIK_DOCS}/kubernetes-crd-definition-v1.yml",
-            "traefik_rbac_src": f"{_TRAEFIK_DOCS}/kubernetes-crd-rbac.yml",
         },
     ),
 )

@@ -40,8 +40,8 @@ def module_dir(module: str, version: str) -> Path:
 
 
 def upstream_manifests() -> dict[str, str]:
-    """Role variables (``metallb_manifest_src``, ``traefik_crds_src``, ``traefik_rbac_src``)
-    pointing at existing local files."""
+    """Role variables (``metallb_manifest_src``, ``traefik_crds_src``) pointing at existing
+    local files."""
     found: dict[str, str] = {}
     for source in build.MANIFEST_SOURCES:
         root = module_dir(source.module, source.version)

@@ -13,12 +13,11 @@ import yaml
 pytestmark = pytest.mark.integration
 
 CLI = Path(sys.executable).with_name("embedded-cluster")
-VARIABLES = {"metallb_manifest_src", "traefik_crds_src", "traefik_rbac_src"}
+VARIABLES = {"metallb_manifest_src", "traefik_crds_src"}
 # A line of each file that only the right manifest has.
 MARKERS = {
     "metallb_manifest_src": "name: metallb-system",
     "traefik_crds_src": "name: ingressroutes.traefik.io",
-    "traefik_rbac_src": "kind: ClusterRole",
 }
 
 

@@ -16,9 +16,7 @@ import base64
 import ipaddress
 import json
 import shlex
-import ssl
 import subprocess
-import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -26,7 +24,7 @@ from dataclasses import dataclass
 
 import pytest
 from embedded_cluster import cleanup, controlplane, encryption, images, network
-from embedded_cluster.health import client_tls
+from embedded_cluster.health import client_tls, probe
 
 from tests.fixtures.cluster import EmbeddedCluster, wait_for
 
@@ -62,12 +60,10 @@ def test_apiserver_listens_on_the_node_address_only(cluster: EmbeddedCluster) ->
 
 def _anonymous_status(cluster: EmbeddedCluster, path: str) -> int:
     """HTTP status of a request with no client certificate (the server's CA is checked)."""
-    tls = ssl.create_default_context(cafile=str(cluster.run.pki / "ca.crt"))
-    try:
-        with urllib.request.urlopen(f"{cluster.config.apiserver_url}{path}", context=tls) as rsp:
-            return rsp.status
-    except urllib.error.HTTPError as exc:
-        return exc.code
+    status, _ = probe(
+        f"{cluster.config.apiserver_url}{path}", client_tls(cluster.run.pki / "ca.crt")
+    )
+    return status
 
 
 def test_anonymous_requests_reach_only_the_health_paths(cluster: EmbeddedCluster) -> None:

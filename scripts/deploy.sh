@@ -103,7 +103,7 @@ ca_file="$AIRS_MCP_CACHE/deploy/airs-mcp-ca.pem"
 extra_vars=(-e "ingress_tls_ca_file=$ca_file")
 if [ "$embedded" = "1" ]; then
   # A throw-away cluster: the example vault's placeholder key and demo token are accepted.
-  extra_vars+=(-e "@collections/ansible_collections/airs/mcp_k8s/extensions/molecule/shared/throwaway-cluster.yml")
+  extra_vars+=(-e "@collections/ansible_collections/airs/mcp_k8s/extensions/molecule/shared/vars/throwaway-cluster.yml")
   printf 'mcp_server_image_tag: "%s"\nairs_api_double_image_tag: "%s"\n' \
     "${image_tags[0]##*:}" "${image_tags[1]##*:}" >"$logs/image-tags.yml"
   extra_vars+=(-e "@$logs/image-tags.yml")

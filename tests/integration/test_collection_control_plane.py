@@ -200,6 +200,9 @@ def test_site_applies_every_object(sc: Scenario) -> None:
     assert tls_route["spec"]["entryPoints"] == ["websecure"]
     assert tls_route["spec"]["tls"] == {"secretName": f"{SERVER}-tls"}
     assert tls_route["spec"]["routes"][0]["services"][0]["sticky"]["cookie"]["secure"] is True
+    # Clients connecting by IP address send no SNI: they get the default certificate.
+    store = sc.kubectl_json("get", "tlsstores.traefik.io", "default", "-n", NS)["spec"]
+    assert store["defaultCertificate"] == {"secretName": f"{SERVER}-tls"}
     rate = sc.kubectl_json("get", "middlewares.traefik.io", limits[0], "-n", NS)["spec"]
     assert rate["rateLimit"]["average"] == 50
     assert rate["rateLimit"]["burst"] == 200
@@ -384,6 +387,33 @@ def test_api_server_rejects_an_invalid_object(sc: Scenario, tmp_path: Path) -> N
     assert dep["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"]["cpu"] == (
         "100m"
     )
+
+
+def test_roles_stand_alone_without_metallb_and_traefik_uninstalls_alone(
+    sc: Scenario, tmp_path: Path
+) -> None:
+    """No role reads another's variables: site.yml without the metallb role works on a NodePort
+    inventory, and removing Traefik alone leaves the server and its namespace in place."""
+    second_run(sc)
+    nodeport = write_vars(
+        tmp_path / "nodeport.yml", {"metallb_install": False, "metallb_configure_pool": False}
+    )
+    run = sc.play("site.yml", "--skip-tags", "metallb", vars_files=(nodeport,)).check()
+    # Only the role's argument validation (tagged "always") may run.
+    tasks = re.findall(r"^TASK \[(.*)\]", run.output, re.MULTILINE)
+    ran = [task for task in tasks if "metallb" in task and "Validating arguments" not in task]
+    assert ran == [], ran
+    tsvc = sc.kubectl_json("get", "service", "traefik", "-n", TRAEFIK_NS)
+    assert tsvc["spec"]["type"] == "NodePort"
+
+    sc.play("uninstall.yml", "--tags", "traefik", vars_files=(nodeport,)).check()
+    names = sc.cluster.kubectl("get", "namespaces", "-o", "name").stdout.split()
+    assert f"namespace/{TRAEFIK_NS}" not in names
+    assert f"namespace/{NS}" in names
+    assert sc.kubectl_json("get", "deployment", SERVER, "-n", NS)
+    assert sc.kubectl_json("get", "secret", SECRET, "-n", NS)
+    # And back, for the tests after this one.
+    sc.play("site.yml").check()
 
 
 def test_uninstall_removes_everything(sc: Scenario) -> None:

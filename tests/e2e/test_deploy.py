@@ -551,6 +551,81 @@ def test_no_token_or_session_id_in_the_traefik_access_log_or_events(dep: Deploye
         assert "session_id=" not in text, where
 
 
+PROBE_NAMESPACE = "airs-netpol-probe"
+PROBE_SCRIPT = (
+    "import sys, urllib.request\n"
+    "for url in sys.argv[1:]:\n"
+    "    try:\n"
+    "        urllib.request.urlopen(url, timeout=3)\n"
+    "        print('reachable', url)\n"
+    "    except Exception as exc:\n"
+    "        print('unreachable', url, type(exc).__name__)\n"
+)
+
+
+def _probe_from_another_namespace(dep: Deployed, urls: list[str], name: str) -> list[str]:
+    """Run a pod (the server image, as a plain client) in a namespace of its own that GETs each
+    URL; return its output lines ("reachable URL" or "unreachable URL Error")."""
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": PROBE_NAMESPACE},
+        "spec": {
+            "restartPolicy": "Never",
+            "automountServiceAccountToken": False,
+            "securityContext": {
+                "runAsNonRoot": True,
+                "runAsUser": 1000,
+                "seccompProfile": {"type": "RuntimeDefault"},
+            },
+            "containers": [
+                {
+                    "name": "probe",
+                    "image": project_image.image_tag("server"),
+                    "imagePullPolicy": "Never",
+                    "command": ["python3", "-c", PROBE_SCRIPT, *urls],
+                    "securityContext": {
+                        "allowPrivilegeEscalation": False,
+                        "capabilities": {"drop": ["ALL"]},
+                    },
+                }
+            ],
+        },
+    }
+    dep.cluster.kubectl("apply", "-f", "-", input=json.dumps(pod))
+
+    def finished() -> str:
+        phase = dep.cluster.kubectl("get", "pod", name, "-n", PROBE_NAMESPACE,
+                                    "-o", "jsonpath={.status.phase}").stdout  # fmt: skip
+        return phase if phase in ("Succeeded", "Failed") else ""
+
+    wait_for(finished, f"probe pod {name}", timeout_s=120, interval_s=1)
+    return dep.cluster.kubectl("logs", name, "-n", PROBE_NAMESPACE).stdout.splitlines()
+
+
+def test_network_policy_admits_only_traefik_to_the_server_pods(dep: Deployed) -> None:
+    pods = json.loads(dep.cluster.kubectl("get", "pods", "-n", "aisecurity", "-l",
+                                          "app.kubernetes.io/name=aisecurity-mcp-server",
+                                          "-o", "json").stdout)["items"]  # fmt: skip
+    urls = [f"http://{pod['status']['podIP']}:8000/healthz" for pod in pods]
+    assert urls
+    dep.cluster.kubectl("create", "namespace", PROBE_NAMESPACE)
+    try:
+        blocked = _probe_from_another_namespace(dep, urls, "with-policy")
+        assert [line.split()[0] for line in blocked] == ["unreachable"] * len(urls), blocked
+        # The same probe without the policy reaches every pod: the policy, not the network,
+        # kept it out.
+        dep.cluster.kubectl("delete", "networkpolicy", "aisecurity-mcp-server", "-n", "aisecurity")
+        time.sleep(3)
+        allowed = _probe_from_another_namespace(dep, urls, "without-policy")
+        assert [line.split()[0] for line in allowed] == ["reachable"] * len(urls), allowed
+    finally:
+        dep.play("demo.yml").check()  # puts the policy back
+        dep.cluster.kubectl("delete", "namespace", PROBE_NAMESPACE, "--wait=false")
+    # Traefik still reaches them (the policy's allowed source).
+    assert_double_verdicts(all_tools(SSE_URL, client_token(dep.cluster)))
+
+
 def test_hpa_reads_real_metrics(dep: Deployed) -> None:
     def current() -> dict[str, int] | None:
         args = ("get", "hpa", "aisecurity-mcp-server", "-n", "aisecurity", "-o", "json")

@@ -252,8 +252,12 @@ async def test_without_stickiness_routing_completes_every_session(
     elsewhere = 0
     for tag, seen in routing.items():
         assert len(seen.streams) == 1, f"{tag}: {seen.streams}"
-        assert all(status == 202 for _, status in seen.posts), f"{tag}: {seen.posts}"
-        elsewhere += sum(1 for addr, _ in seen.posts if addr != seen.streams[0])
+        # The last POST may be logged 499: the client had its answer on the stream and closed
+        # before Traefik logged the 202 (the answers are checked above).
+        *earlier, last = seen.posts
+        assert all(status == 202 for _, status in earlier), f"{tag}: {seen.posts}"
+        assert last[1] in (202, 499), f"{tag}: {seen.posts}"
+        elsewhere += sum(1 for addr, status in seen.posts if addr != seen.streams[0])
     assert elsewhere > 0, "every POST reached its stream's replica: nothing was routed"
     assert forwarded(routed_replicas) - before == elsewhere
 

@@ -2,12 +2,14 @@
 
 The server container shares the host network, so it reaches the session AIRS double on loopback
 (trusting the double's CA through ``SSL_CERT_FILE``, mounted read-only) and tests reach it on a
-loopback port.
+loopback port. Saved with ``docker save``, no layer of either image holds a secret of the
+repository (the vaulted API key and tokens, the vault password, vault or inventory files).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import socket
 import ssl
 import subprocess
@@ -22,7 +24,21 @@ from mcp import ClientSession
 from mcp.client.sse import sse_client
 from packaging.utils import canonicalize_name
 
-from tests.fixtures.images import Container, image_config, image_size, run_container
+from tests.fixtures.ansible import (
+    DEMO_VAULT_PASSWORD,
+    EXAMPLE_API_KEY,
+    EXAMPLE_TOKENS,
+    VAULT_HEADER,
+    assert_secret_absent,
+    vaulted_secrets,
+)
+from tests.fixtures.images import (
+    Container,
+    image_config,
+    image_size,
+    run_container,
+    saved_image_files,
+)
 from tests.fixtures.processes import PROFILE_NAME, TEST_TOKEN, AirsDouble
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -65,6 +81,49 @@ def test_server_image_metadata(server_image: str) -> None:
     size_mb = image_size(server_image) / 1e6
     print(f"\nserver image {server_image}: {size_mb:.0f} MB")
     assert size_mb < MAX_SERVER_IMAGE_MB
+
+
+# Names of files that hold Ansible secrets: vault password files (the example's, deploy.sh's
+# .vault-pass, Ansible's usual vault_pass/.vault_pass...), inventories and their vaults.
+SECRET_FILE_NAME = re.compile(
+    r"(^|/)(\.?vault[-_]?pass(word)?[^/]*|group_vars|host_vars|hosts\.ya?ml|vault\.ya?ml)(/|$)",
+    re.IGNORECASE,
+)
+
+
+def image_leaks(image: str, directory: Path) -> list[str]:
+    """What ``image``'s saved layers hold of the repository's secrets: the vaulted strings (the
+    example API key and client tokens among them, plain or base64), the demo vault password,
+    vault ciphertext, and files named like a vault password file or an inventory."""
+    secrets = {EXAMPLE_API_KEY, *EXAMPLE_TOKENS}
+    secrets |= {s for found in vaulted_secrets().values() for s in found}
+    password = DEMO_VAULT_PASSWORD.read_text().strip()
+    leaks = []
+    for entry in saved_image_files(image, directory):
+        if SECRET_FILE_NAME.search(entry.path):
+            leaks.append(f"{entry.where}: a file named like a vault password or inventory file")
+        if entry.content is None:
+            continue
+        for secret in sorted(secrets):
+            try:
+                assert_secret_absent(entry.content, secret, entry.where)
+            except AssertionError as leak:
+                leaks.append(str(leak))
+        if password.encode() in entry.content:
+            leaks.append(f"{entry.where}: the demo vault password")
+        if VAULT_HEADER in entry.content:
+            leaks.append(f"{entry.where}: Ansible Vault ciphertext")
+    return leaks
+
+
+@pytest.mark.parametrize("target", ["server", "double"])
+def test_image_layers_hold_no_secret(
+    target: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """``docker save`` of the image, every file of every layer searched (see ``image_leaks``)."""
+    image = request.getfixturevalue(f"{target}_image")
+    leaks = image_leaks(image, tmp_path)
+    assert not leaks, "\n".join(leaks)
 
 
 def docker_run(image: str, *args: str, entrypoint: str | None = None) -> CompletedProcess[str]:

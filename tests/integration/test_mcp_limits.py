@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tests.fixtures.mcp_client import TRANSPORTS, open_session
-from tests.fixtures.processes import TEST_TOKEN, McpServerHandle
+from tests.fixtures.processes import TEST_TOKEN, AirsDouble, McpServerHandle
 
 pytestmark = pytest.mark.integration
 
@@ -202,17 +202,25 @@ def post_malformed(server: McpServerHandle, marker: str, wrong: str) -> str:
     return path
 
 
-async def test_logs_carry_no_content_token_or_session_id(debug_server: McpServerHandle) -> None:
+async def test_logs_carry_no_content_key_token_or_session_id(
+    debug_server: McpServerHandle, airs_double: AirsDouble
+) -> None:
     marker = f"MARKER{uuid.uuid4().hex[:12]}"
     wrong = f"wrong-token-{uuid.uuid4().hex}"
     path = post_malformed(debug_server, marker, wrong)
-    # valid calls carrying the marker: a scan, and an argument over its cap
+    # valid calls carrying the marker: a scan, an argument over its cap, and a scan AIRS refuses
+    # with 401 (the SDK's own error text carries the request's headers, the key among them)
     async with open_session("sse", debug_server.url) as session:
         assert not (await session.call_tool("pan_inline_scan", {"prompt": marker})).is_error
         too_long = {"prompt": marker, "app_user": marker * 20}
         assert (await session.call_tool("pan_inline_scan", too_long)).is_error
+        airs_double.set_fault(401, count=1)
+        refused = await session.call_tool("pan_inline_scan", {"prompt": marker})
+        assert refused.is_error
+        assert "HTTP 401" in " ".join(getattr(block, "text", "") for block in refused.content)
     log = debug_server.log_text()
     assert '"level": "debug"' in log, "the server did not log at debug level"
+    assert airs_double.api_key not in log
     assert marker not in log
     assert TEST_TOKEN not in log
     assert wrong not in log

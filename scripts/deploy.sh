@@ -107,6 +107,9 @@ if [ "$embedded" = "1" ]; then
   printf 'mcp_server_image_tag: "%s"\nairs_api_double_image_tag: "%s"\n' \
     "${image_tags[0]##*:}" "${image_tags[1]##*:}" >"$logs/image-tags.yml"
   extra_vars+=(-e "@$logs/image-tags.yml")
+  # Every image the roles run, pinned to the digest of what the cluster holds.
+  embedded-cluster images digests >"$logs/image-digests.yml" || fail "reading the images' digests"
+  extra_vars+=(-e "@$logs/image-digests.yml")
 fi
 if [ "${AIRS_LOCAL_MANIFESTS:-$embedded}" = "1" ]; then
   vars_file="$logs/local-manifests.yml"

@@ -159,6 +159,16 @@ def _cmd_images_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_images_digests(args: argparse.Namespace) -> int:
+    if not containerd.is_serving():
+        print("embedded-cluster: error: the cluster's containerd is not running", file=sys.stderr)
+        return 1
+    print("---")  # JSON values are valid YAML
+    for key, value in sorted(images.digest_role_variables().items()):
+        print(f"{key}: {json.dumps(value, sort_keys=True)}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="embedded-cluster", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -220,6 +230,10 @@ def parser() -> argparse.ArgumentParser:
         cmd = img_sub.add_parser(name, help=f"{text} (default: all)")
         cmd.add_argument("image", nargs="*", help=f"any of: {', '.join(images.PROJECT_IMAGES)}")
         cmd.set_defaults(func=func)
+    img_sub.add_parser(
+        "digests",
+        help="print role variables pinning the roles' images by digest (the cluster must be up)",
+    ).set_defaults(func=_cmd_images_digests)
     return p
 
 

@@ -29,6 +29,8 @@ API::
     ensure_all() -> dict[str, str]                  ref -> "present" | "imported"
     ensure_helper_images() -> dict[str, str]          the same for the test-only helper images
     import_docker_image(tag: str) -> str            the containerd ref it is known as
+    pin_by_digest(refs) -> dict[str, str]           add repo@digest names; ref -> digest
+    digest_role_variables() -> dict[str, object]    role variables pinning the roles' images
     ensure_project_images() -> dict[str, str]       build with docker, import; tag -> ref
     import_built_project_images() -> dict[str, str] import only those docker already has
     probe_image() -> str                            ref of the smoke-test helper image
@@ -48,6 +50,11 @@ from embedded_cluster import build, containerd
 from embedded_cluster.oci import FileEntry, ImageConfig, write_image
 
 NONROOT = "65532:65532"
+# The images the collection's roles run (the names of the upstream manifests and role defaults).
+METALLB_CONTROLLER = "quay.io/metallb/controller:v0.15.2"
+METALLB_SPEAKER = "quay.io/metallb/speaker:v0.15.2"
+TRAEFIK = "docker.io/library/traefik:v3.7.15"
+ROLE_IMAGES = (METALLB_CONTROLLER, METALLB_SPEAKER, TRAEFIK)
 
 
 class ImageError(RuntimeError):
@@ -99,10 +106,52 @@ def specs() -> list[ImageSpec]:
             "/metrics-server",
             NONROOT,
         ),
-        ImageSpec("quay.io/metallb/controller:v0.15.2", t("metallb", "controller"), "/controller"),
-        ImageSpec("quay.io/metallb/speaker:v0.15.2", t("metallb", "speaker"), "/speaker"),
-        ImageSpec("docker.io/library/traefik:v3.7.15", None, "/usr/local/bin/traefik"),
+        ImageSpec(METALLB_CONTROLLER, t("metallb", "controller"), "/controller"),
+        ImageSpec(METALLB_SPEAKER, t("metallb", "speaker"), "/speaker"),
+        ImageSpec(TRAEFIK, None, "/usr/local/bin/traefik"),
     ]
+
+
+def repository(ref: str) -> str:
+    """``quay.io/metallb/controller:v0.15.2`` -> ``quay.io/metallb/controller``."""
+    name = ref.split("@", 1)[0]
+    head, _, last = name.rpartition("/")
+    return f"{head}/{last.split(':', 1)[0]}" if head else last.split(":", 1)[0]
+
+
+def manifest_digests() -> dict[str, str]:
+    """Every name containerd holds -> its manifest digest (``sha256:...``)."""
+    lines = containerd.ctr("images", "ls").stdout.splitlines()[1:]
+    return {cols[0]: cols[2] for cols in (line.split() for line in lines) if len(cols) > 2}
+
+
+def pin_by_digest(refs: Sequence[str]) -> dict[str, str]:
+    """Give each image its ``repository@digest`` name as well, the name a registry pull leaves,
+    so that a pod naming the image by digest finds it without pulling; return ref -> digest."""
+    digests = manifest_digests()
+    pinned: dict[str, str] = {}
+    for ref in refs:
+        if ref not in digests:
+            raise ImageError(f"containerd has no image {ref}")
+        digest_name = f"{repository(ref)}@{digests[ref]}"
+        if digest_name not in digests:
+            containerd.ctr("images", "tag", "--force", ref, digest_name)
+        pinned[ref] = digests[ref]
+    return pinned
+
+
+def digest_role_variables() -> dict[str, object]:
+    """The role variables that pin the roles' images to what this cluster holds, by digest
+    (``embedded-cluster images digests``)."""
+    server = containerd_ref(project_image_tag("server"))
+    pinned = pin_by_digest([TRAEFIK, METALLB_CONTROLLER, METALLB_SPEAKER, server])
+    return {
+        "traefik_image_digest": pinned[TRAEFIK],
+        "metallb_image_digests": {
+            repository(ref): pinned[ref] for ref in (METALLB_CONTROLLER, METALLB_SPEAKER)
+        },
+        "mcp_server_image_digest": pinned[server],
+    }
 
 
 def helper_specs() -> list[ImageSpec]:

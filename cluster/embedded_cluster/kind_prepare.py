@@ -27,12 +27,6 @@ from embedded_cluster import build, images, kind_runtime
 from embedded_cluster.kind_node import ensure_node_image
 from embedded_cluster.oci import FileEntry, ImageConfig, write_image
 
-# Images the collection's roles run, by the reference the manifests use.
-ROLE_IMAGES = (
-    "quay.io/metallb/controller:v0.15.2",
-    "quay.io/metallb/speaker:v0.15.2",
-    "docker.io/library/traefik:v3.7.15",
-)
 PROJECT_IMAGES = ("server", "double")
 
 
@@ -42,12 +36,12 @@ def _file_name(ref: str) -> str:
 
 def role_image_archives(directory: Path) -> list[Path]:
     """OCI archives of MetalLB and Traefik (same files as the embedded cluster imports)."""
-    wanted = {spec.ref: spec for spec in images.specs() if spec.ref in ROLE_IMAGES}
-    missing = set(ROLE_IMAGES) - set(wanted)
+    wanted = {spec.ref: spec for spec in images.specs() if spec.ref in images.ROLE_IMAGES}
+    missing = set(images.ROLE_IMAGES) - set(wanted)
     if missing:
         raise images.ImageError(f"images.specs() no longer lists {sorted(missing)}")
     paths = []
-    for ref in ROLE_IMAGES:
+    for ref in images.ROLE_IMAGES:
         spec = wanted[ref]
         out = directory / _file_name(ref)
         config = ImageConfig(entrypoint=[spec.path], user=spec.user)

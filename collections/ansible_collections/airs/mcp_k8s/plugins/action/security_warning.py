@@ -17,12 +17,12 @@ class ActionModule(ActionBase):
 
     def run(self, tmp=None, task_vars=None):  # type: ignore[no-untyped-def]
         result = super().run(tmp, task_vars)
-        _, args = self.validate_argument_spec(
+        args = self.validate_argument_spec(
             argument_spec={
                 "variable": {"type": "str", "required": True},
                 "consequence": {"type": "str", "required": True},
             }
-        )
+        )[1]
         text = f"SECURITY: {args['variable']}: {args['consequence']}."
         result.update(changed=False, warning=text, warnings=[text])
         return result

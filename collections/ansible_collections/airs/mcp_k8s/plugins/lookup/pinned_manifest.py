@@ -2,18 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
-import re
-from typing import Any
-
-from ansible.errors import AnsibleLookupError
-from ansible.module_utils.common.text.converters import to_native
-from ansible.module_utils.urls import open_url
-from ansible.plugins.lookup import LookupBase
-
 DOCUMENTATION = r"""
 name: pinned_manifest
-author: airs-mcp-k8s contributors
+author: airs-mcp-k8s maintainers (!UNKNOWN)
 short_description: Read a manifest from a URL or a local file, checked against a sha256 pin
 description:
   - Reads the whole file, byte for byte, from an C(http://) or C(https://) URL or from a local
@@ -56,6 +47,15 @@ _raw:
   type: list
   elements: str
 """
+
+import hashlib
+import re
+from typing import Any
+
+from ansible.errors import AnsibleLookupError
+from ansible.module_utils.common.text.converters import to_native
+from ansible.module_utils.urls import open_url
+from ansible.plugins.lookup import LookupBase
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 

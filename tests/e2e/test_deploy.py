@@ -7,7 +7,8 @@ another machine on the node's LAN) through the MetalLB address: the ``mcp`` Pyth
 calls all four tools and gets the double's verdicts, ``curl`` sees the SSE ``endpoint`` event and
 404 everywhere else; the HPA reads real metrics; a second run changes nothing and ``--check``
 after it reports nothing; the NodePort fallback (MetalLB off in the inventory) serves the same
-clients; ``uninstall.yml`` removes everything.
+clients; ``uninstall.yml`` removes everything. ``verify.yml`` and ``uninstall.yml`` run with
+``-vvv`` there, and their output holds neither the API key nor a client token (plain or base64).
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from airs_deploy import token as airs_token
 from embedded_cluster import network, project_image
 
 from tests.fixtures.ansible import (
+    EXAMPLE_API_KEY,
+    EXAMPLE_TOKENS,
     PlaybookRun,
     run_playbook,
     upstream_manifests_session,  # noqa: F401 - fixture
@@ -644,10 +647,22 @@ def test_hpa_reads_real_metrics(dep: Deployed) -> None:
     assert "<unknown>" not in table, table
 
 
-def test_verify_playbook_passes(dep: Deployed) -> None:
-    run = dep.play("verify.yml").check()
+def assert_verbose_without_secrets(run: PlaybookRun, *secrets: str) -> None:
+    """``-vvv`` really was verbose (module invocations are printed) and leaked none of
+    ``secrets`` (plain or base64)."""
+    assert "ESTABLISH LOCAL CONNECTION" in run.output, run.output[-3000:]
+    assert "<localhost> EXEC" in run.output, run.output[-3000:]
+    run.assert_secrets_absent(*secrets)
+
+
+def test_verify_playbook_passes_and_its_verbose_output_leaks_no_secret(dep: Deployed) -> None:
+    # The token the server holds (from its Secret) as well as the vault's: verify.yml calls the
+    # server with the inventory's tokens.
+    secrets = (EXAMPLE_API_KEY, *EXAMPLE_TOKENS, client_token(dep.cluster))
+    run = dep.play("verify.yml", "-vvv").check()
     assert run.recap["failed"] == 0
     assert run.recap["rescued"] == 0
+    assert_verbose_without_secrets(run, *secrets)
 
 
 def test_second_run_and_check_mode_change_nothing(dep: Deployed) -> None:
@@ -676,8 +691,12 @@ def test_nodeport_fallback_serves_the_same_clients(dep: Deployed, tmp_path: Path
     assert_double_verdicts(all_tools(f"http://{node}:{node_port}/sse/", client_token(dep.cluster)))
 
 
-def test_uninstall_removes_everything(dep: Deployed) -> None:
-    dep.runs["uninstall"] = dep.play("uninstall.yml").check()
+def test_uninstall_removes_everything_and_its_verbose_output_leaks_no_secret(
+    dep: Deployed,
+) -> None:
+    secrets = (EXAMPLE_API_KEY, *EXAMPLE_TOKENS, client_token(dep.cluster))
+    dep.runs["uninstall"] = dep.play("uninstall.yml", "-vvv").check()
+    assert_verbose_without_secrets(dep.runs["uninstall"], *secrets)
     kubectl = dep.cluster.kubectl
     namespaces = kubectl("get", "namespaces", "-o", "jsonpath={.items[*].metadata.name}").stdout
     assert not set(namespaces.split()) & set(NAMESPACES), namespaces

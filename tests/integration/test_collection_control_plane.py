@@ -21,16 +21,14 @@ from cryptography import x509
 from tests.fixtures.ansible import (
     EXAMPLE_API_KEY,
     EXAMPLE_PROFILE_NAME,
+    EXAMPLE_TOKENS,
     PlaybookRun,
-    example_vault,
     run_playbook,
     upstream_manifests_session,  # noqa: F401 - fixture
     vault_password_file,  # noqa: F401 - fixture
     write_vars,
 )
 from tests.fixtures.cluster import EmbeddedCluster
-
-EXAMPLE_TOKENS: list[str] = example_vault()["vault_airs_mcp_tokens"]
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -286,27 +284,20 @@ def test_vaulted_key_lands_in_the_secret(sc: Scenario) -> None:
     }
 
 
-def _assert_secret_absent(run: PlaybookRun, key: str) -> None:
-    encoded = base64.b64encode(key.encode()).decode()
-    for needle in (key, encoded):
-        assert needle not in run.output, f"{needle[:6]}... leaked into {' '.join(run.args)}"
-
-
 def test_key_appears_nowhere_in_the_output(sc: Scenario) -> None:
     run = first_run(sc)
     # -vvv really was verbose: module invocations are printed.
     assert "ESTABLISH LOCAL CONNECTION" in run.output
     assert "--- before" in run.output or "+++ after" in run.output
     for key in ("check", "first"):
-        for secret in (EXAMPLE_API_KEY, *EXAMPLE_TOKENS):
-            _assert_secret_absent(sc.runs[key], secret)
+        sc.runs[key].assert_secrets_absent(EXAMPLE_API_KEY, *EXAMPLE_TOKENS)
     assert "the output has been hidden" in run.output
 
 
 def test_second_run_changes_nothing(sc: Scenario) -> None:
     run = second_run(sc)
     assert run.recap["changed"] == 0, run.output[-6000:]
-    _assert_secret_absent(run, EXAMPLE_API_KEY)
+    run.assert_secrets_absent(EXAMPLE_API_KEY)
 
 
 def test_check_and_diff_report_a_change_without_making_it(sc: Scenario, tmp_path: Path) -> None:
@@ -344,8 +335,7 @@ def test_key_change_rolls_the_deployment_without_leaking(sc: Scenario, tmp_path:
     before = sc.kubectl_json("get", "deployment", SERVER, "-n", NS)
     rotated = write_vars(tmp_path / "rotated.yml", {"secret_api_key": ROTATED_KEY})
     run = sc.play("site.yml", "--diff", "-vvv", vars_files=(rotated,)).check()
-    _assert_secret_absent(run, ROTATED_KEY)
-    _assert_secret_absent(run, EXAMPLE_API_KEY)
+    run.assert_secrets_absent(ROTATED_KEY, EXAMPLE_API_KEY)
     after = sc.kubectl_json("get", "deployment", SERVER, "-n", NS)
     old = before["spec"]["template"]["metadata"]["annotations"][CHECKSUM]
     new = after["spec"]["template"]["metadata"]["annotations"][CHECKSUM]

@@ -98,9 +98,9 @@ if [ "$embedded" = "1" ]; then
   logged images-import embedded-cluster images import
 fi
 
-# The HTTPS certificate's CA (issued by the ingress role), for clients to trust.
+# The HTTPS certificate's CA (issued by the mcp_ingress role), for clients to trust.
 ca_file="$AIRS_MCP_CACHE/deploy/airs-mcp-ca.pem"
-extra_vars=(-e "ingress_tls_ca_file=$ca_file")
+extra_vars=(-e "mcp_ingress_tls_ca_file=$ca_file")
 if [ "$embedded" = "1" ]; then
   # A throw-away cluster: the example vault's placeholder key and demo token are accepted.
   extra_vars+=(-e "@collections/ansible_collections/airs/mcp_k8s/extensions/molecule/shared/vars/throwaway-cluster.yml")

@@ -88,7 +88,7 @@ def render(
             + (" (demo choice)." if demo else "; set traefik_web_redirect_to_https: true."),
         ]
     out += [
-        f"MCP Streamable HTTP:      {mcp_url or 'not routed (ingress_streamable_http_enabled)'}"
+        f"MCP Streamable HTTP:      {mcp_url or 'not routed (mcp_ingress_streamable_http_enabled)'}"
     ]
     out += [
         f"Traefik Service:          {report['service_type']} in namespace {report['namespace']}"

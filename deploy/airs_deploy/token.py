@@ -14,7 +14,7 @@ import sys
 
 from kubernetes import client, config
 
-TOKENS_KEY = "AIRS_MCP_AUTH_TOKENS"  # the Secret key written by the secret role
+TOKENS_KEY = "AIRS_MCP_AUTH_TOKENS"  # the Secret key written by the mcp_secret role
 
 
 def first_token(namespace: str, secret: str, kubeconfig: str | None = None) -> str:

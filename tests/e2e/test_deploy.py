@@ -49,7 +49,7 @@ WEB_PORT = 8080  # traefik_service_port's default
 SSE_URL = f"http://{PUBLIC_ADDRESS}:{WEB_PORT}/sse/"
 HTTPS_URL = f"https://{PUBLIC_ADDRESS}:8443/sse/"  # traefik_service_websecure_port's default
 NAMESPACES = ("aisecurity", "traefik", "airs-demo", "metallb-system")
-# Where deploy.sh writes the HTTPS certificate's CA (ingress_tls_ca_file).
+# Where deploy.sh writes the HTTPS certificate's CA (mcp_ingress_tls_ca_file).
 CA_FILE = (
     Path(os.environ.get("AIRS_MCP_CACHE") or Path.home() / ".cache" / "airs-mcp-k8s")
     / "deploy"
@@ -503,9 +503,9 @@ def test_token_binding_403_and_rate_limit_429_through_the_load_balancer(
     tight = write_vars(
         tmp_path / "tight.yml",
         {
-            "secret_mcp_auth_tokens": [first, second],
-            "ingress_rate_limit_average": 5,
-            "ingress_rate_limit_burst": 5,
+            "mcp_secret_auth_tokens": [first, second],
+            "mcp_ingress_rate_limit_average": 5,
+            "mcp_ingress_rate_limit_burst": 5,
         },
     )
     dep.play("demo.yml", vars_files=(tight,)).check()

@@ -333,7 +333,7 @@ def test_module_defaults_group_carries_the_kubeconfig(sc: Scenario, tmp_path: Pa
 def test_key_change_rolls_the_deployment_without_leaking(sc: Scenario, tmp_path: Path) -> None:
     second_run(sc)
     before = sc.kubectl_json("get", "deployment", SERVER, "-n", NS)
-    rotated = write_vars(tmp_path / "rotated.yml", {"secret_api_key": ROTATED_KEY})
+    rotated = write_vars(tmp_path / "rotated.yml", {"mcp_secret_api_key": ROTATED_KEY})
     run = sc.play("site.yml", "--diff", "-vvv", vars_files=(rotated,)).check()
     run.assert_secrets_absent(ROTATED_KEY, EXAMPLE_API_KEY)
     after = sc.kubectl_json("get", "deployment", SERVER, "-n", NS)

@@ -35,7 +35,8 @@ def _tool() -> ModuleType:
 def test_the_installed_tarball_holds_what_users_need_and_nothing_else(tmp_path: Path) -> None:
     installed = _tool().build_and_install(tmp_path)
     files = {str(p.relative_to(installed)) for p in installed.rglob("*") if p.is_file()}
-    for role in ("metallb", "secret", "mcp_server", "traefik", "ingress", "k8s_apply", "tls_ca"):
+    roles = ("metallb", "mcp_secret", "mcp_server", "traefik", "mcp_ingress", "k8s_apply", "tls_ca")
+    for role in roles:
         assert f"roles/{role}/tasks/main.yml" in files, role
         assert f"roles/{role}/meta/argument_specs.yml" in files, role
     for plugin in ("action/security_warning.py", "filter/images.py", "lookup/pinned_manifest.py"):

@@ -1,7 +1,7 @@
 """The deploy guard: the example inventory's public secrets never reach a real cluster.
 
 ``make deploy`` refuses the public demo vault password unless it deploys the embedded cluster,
-and the secret role refuses the placeholder key and the public demo token unless the play says
+and the mcp_secret role refuses the placeholder key and the public demo token unless the play says
 the cluster is a throw-away one. Both refuse before talking to any cluster, so the kubeconfig
 here points nowhere.
 """
@@ -56,7 +56,7 @@ def test_secret_role_refuses_demo_credentials_unless_the_cluster_is_throwaway(
         "site.yml",
         tmp_path / "no-cluster",
         vault_password_file=vault_password_file,
-        args=("--tags", "secret_preflight"),
+        args=("--tags", "mcp_secret_preflight"),
         throwaway_cluster=throwaway,
         timeout=300,
     )

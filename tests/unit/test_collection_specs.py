@@ -87,7 +87,7 @@ def test_every_task_touching_the_secret_is_no_log() -> None:
     for path in tasks_dir.glob("*.yml"):
         for task in _yaml(path) or []:
             text = yaml.safe_dump(task)
-            if "secret_api_key" in text or "secret.yaml.j2" in text or "kind: Secret" in text:
+            if "mcp_secret_api_key" in text or "secret.yaml.j2" in text or "kind: Secret" in text:
                 assert task.get("no_log") is True, f"{path.name}: {task['name']}"
     server = _yaml(COLLECTION / "roles" / "mcp_server" / "tasks" / "deploy.yml")
     reads = [t for t in server if "_mcp_server_secret" in yaml.safe_dump(t)]

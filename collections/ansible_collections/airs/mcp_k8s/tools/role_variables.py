@@ -20,7 +20,7 @@ import yaml
 COLLECTION = Path(__file__).resolve().parents[1]
 # The roles users call, in site.yml's order, then the demo-only double. Every one has a ``main``
 # and an ``uninstall`` entry point.
-ROLES = ("metallb", "secret", "mcp_server", "traefik", "ingress", "airs_api_double")
+ROLES = ("metallb", "mcp_secret", "mcp_server", "traefik", "mcp_ingress", "airs_api_double")
 # Used only by the other roles (shared task logic); documented in the collection README's text.
 INTERNAL_ROLES = ("k8s_apply", "tls_ca")
 START = "<!-- role-variables:start -->"

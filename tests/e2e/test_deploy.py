@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 from airs_deploy import token as airs_token
-from embedded_cluster import network, project_image
+from embedded_cluster import images, network, project_image
 
 from tests.fixtures.ansible import (
     EXAMPLE_API_KEY,
@@ -219,6 +219,30 @@ def test_objects_are_in_place(dep: Deployed) -> None:
     double = kubectl("get", "deployment", "airs-api-double", "-n", "airs-demo",
                      "-o", "jsonpath={.status.readyReplicas}").stdout  # fmt: skip
     assert double == "1"
+
+
+def test_every_image_the_roles_run_is_pinned_by_digest(dep: Deployed) -> None:
+    """make deploy pins Traefik, MetalLB and the server to the digests of the images the
+    cluster holds: each container names its image by digest and runs exactly that image."""
+    held = images.manifest_digests()  # containerd's own record, name -> manifest digest
+    pods = json.loads(dep.cluster.kubectl("get", "pods", "-A", "-o", "json").stdout)["items"]
+    wanted = ("traefik", "aisecurity", "metallb-system")
+    containers = [
+        (image, status["imageID"])
+        for pod in pods
+        if pod["metadata"]["namespace"] in wanted and pod["status"].get("phase") == "Running"
+        for status in pod["status"]["containerStatuses"]
+        for image in [c["image"] for c in pod["spec"]["containers"] if c["name"] == status["name"]]
+    ]
+    assert {ref.split(":", 1)[0] for ref, _ in containers} >= {
+        "docker.io/library/traefik", "quay.io/metallb/controller", "quay.io/metallb/speaker",
+        "airs-mcp-k8s/mcp-server",
+    }, containers  # fmt: skip
+    for ref, image_id in containers:
+        tagged, _, digest = ref.partition("@")
+        assert digest.startswith("sha256:"), f"{ref} is not pinned by digest"
+        assert held[images.containerd_ref(tagged)] == digest, ref
+        assert image_id.endswith(f"@{digest}"), (ref, image_id)
 
 
 PRIVILEGED_POD = {

@@ -19,10 +19,12 @@ import pytest
 from cryptography import x509
 
 from tests.fixtures.ansible import (
+    COLLECTION,
     EXAMPLE_API_KEY,
     EXAMPLE_PROFILE_NAME,
     EXAMPLE_TOKENS,
     PlaybookRun,
+    collection_tool,
     run_playbook,
     upstream_manifests_session,  # noqa: F401 - fixture
     vault_password_file,  # noqa: F401 - fixture
@@ -57,13 +59,20 @@ class Scenario:
         self.runs: dict[str, PlaybookRun] = {}
         self.snapshots: dict[str, set[str]] = {}
 
-    def play(self, name: str, *args: str, vars_files: tuple[Path, ...] = ()) -> PlaybookRun:
+    def play(
+        self,
+        name: str,
+        *args: str,
+        vars_files: tuple[Path, ...] = (),
+        collections_path: Path | None = None,
+    ) -> PlaybookRun:
         return run_playbook(
             name,
             self.cluster.kubeconfig,
             vault_password_file=self.password,
             vars_files=(self.vars_file, *vars_files),
             args=args,
+            collections_path=collections_path,
         )
 
     def once(self, key: str, name: str, *args: str, vars_files: tuple[Path, ...] = ()):
@@ -298,6 +307,17 @@ def test_second_run_changes_nothing(sc: Scenario) -> None:
     run = second_run(sc)
     assert run.recap["changed"] == 0, run.output[-6000:]
     run.assert_secrets_absent(EXAMPLE_API_KEY)
+
+
+def test_site_from_the_installed_tarball_changes_nothing(sc: Scenario, tmp_path: Path) -> None:
+    """What users install (galaxy build + install of the tarball) is what was tested: site.yml
+    run from that copy finds the checkout's deployment exactly as it would have made it."""
+    second_run(sc)
+    installed = collection_tool("sanity").build_and_install(tmp_path / "installed")
+    run = sc.play("site.yml", "-vv", collections_path=tmp_path / "installed").check()
+    assert run.recap["changed"] == 0, run.output[-6000:]
+    assert f"task path: {installed}/roles/mcp_server/" in run.output
+    assert f"task path: {COLLECTION}/" not in run.output
 
 
 def test_check_and_diff_report_a_change_without_making_it(sc: Scenario, tmp_path: Path) -> None:

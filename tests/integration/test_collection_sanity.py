@@ -6,16 +6,14 @@ cluster)."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
-from tests.fixtures.ansible import COLLECTION
+from tests.fixtures.ansible import COLLECTION, collection_tool
 
 pytestmark = pytest.mark.integration
 
@@ -23,17 +21,8 @@ SANITY_TOOL = COLLECTION / "tools" / "sanity.py"
 WORK = Path(os.environ.get("AIRS_MCP_CACHE") or Path.home() / ".cache" / "airs-mcp-k8s")
 
 
-def _tool() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("collection_sanity_tool", SANITY_TOOL)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_the_installed_tarball_holds_what_users_need_and_nothing_else(tmp_path: Path) -> None:
-    installed = _tool().build_and_install(tmp_path)
+    installed = collection_tool("sanity").build_and_install(tmp_path)
     files = {str(p.relative_to(installed)) for p in installed.rglob("*") if p.is_file()}
     roles = ("metallb", "mcp_secret", "mcp_server", "traefik", "mcp_ingress", "k8s_apply", "tls_ca")
     for role in roles:

@@ -4,13 +4,13 @@ manifest the metallb role installs (read from the Go module cache when it is the
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 import yaml
 from ansible.errors import AnsibleFilterError
+
+from tests.fixtures.ansible import load_module
 
 ROOT = Path(__file__).resolve().parents[2]
 PLUGIN = ROOT / "collections/ansible_collections/airs/mcp_k8s/plugins/filter/images.py"
@@ -18,16 +18,7 @@ DIGEST_A = "sha256:" + hashlib.sha256(b"a").hexdigest()
 DIGEST_B = "sha256:" + hashlib.sha256(b"b").hexdigest()
 
 
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("airs_filter_images", PLUGIN)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-images = _load()
+images = load_module(PLUGIN)
 
 DEPLOYMENT = {
     "kind": "Deployment",

@@ -2,35 +2,24 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 import yaml
 
-from tests.fixtures.ansible import example_vault
+from tests.fixtures.ansible import collection_tool, example_vault, load_module
 
 ROOT = Path(__file__).resolve().parents[2]
 COLLECTION = ROOT / "collections" / "ansible_collections" / "airs" / "mcp_k8s"
 VAULT = ROOT / "inventories" / "example" / "group_vars" / "all" / "vault.yml"
 
 
-def _load_module(path: Path, name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def _yaml(path: Path) -> dict:
     return yaml.safe_load(path.read_text())
 
 
-ROLE_TOOL = _load_module(COLLECTION / "tools" / "role_variables.py", "role_variables")
+ROLE_TOOL = collection_tool("role_variables")
 ROLES: tuple[str, ...] = ROLE_TOOL.ROLES
 
 
@@ -107,7 +96,7 @@ def test_example_vault_is_encrypted_and_holds_the_placeholder() -> None:
 
 
 def test_applied_changes_filter_ignores_status_and_bookkeeping() -> None:
-    filters = _load_module(COLLECTION / "plugins" / "filter" / "k8s_changes.py", "k8s_changes")
+    filters = load_module(COLLECTION / "plugins" / "filter" / "k8s_changes.py")
     changed = filters.k8s_applied_changes
     status_only = {
         "changed": True,

@@ -26,6 +26,7 @@ from tests.fixtures.ansible import (
     PlaybookRun,
     collection_tool,
     run_playbook,
+    service_monitor_crd,
     upstream_manifests_session,  # noqa: F401 - fixture
     vault_password_file,  # noqa: F401 - fixture
     write_vars,
@@ -245,6 +246,53 @@ def test_site_applies_every_object(sc: Scenario) -> None:
     }
 
 
+def test_operations_settings_are_applied(sc: Scenario) -> None:
+    """Rolling updates keep capacity, a stopping pod leaves the endpoints before SIGTERM and then
+    drains, and the metrics port is on the Service for Prometheus only, never on the route."""
+    first_run(sc)
+    dep = sc.kubectl_json("get", "deployment", SERVER, "-n", NS)["spec"]
+    assert dep["strategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
+    }
+    pod = dep["template"]["spec"]
+    container = pod["containers"][0]
+    assert container["lifecycle"]["preStop"] == {"sleep": {"seconds": 5}}
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["AIRS_MCP_GRACEFUL_SHUTDOWN_SECONDS"] == "10"
+    # SIGTERM comes after the preStop sleep; the drain must end before the kubelet's SIGKILL.
+    assert pod["terminationGracePeriodSeconds"] > 5 + 10
+    assert env["AIRS_MCP_METRICS_PORT"] == "9090"
+    assert {p["name"]: p["containerPort"] for p in container["ports"]} == {
+        "http": 8000,
+        "metrics": 9090,
+    }
+    svc = sc.kubectl_json("get", "service", SERVER, "-n", NS)
+    assert {p["name"]: p["port"] for p in svc["spec"]["ports"]} == {"http": 8000, "metrics": 9090}
+    for route in ("aisecurity-mcp-server", "aisecurity-mcp-server-tls"):
+        spec = sc.kubectl_json("get", "ingressroutes.traefik.io", route, "-n", NS)["spec"]
+        ports = {s["port"] for r in spec["routes"] for s in r["services"]}
+        assert ports == {8000}, (route, ports)
+    rules = sc.kubectl_json("get", "networkpolicy", SERVER, "-n", NS)["spec"]["ingress"]
+    metrics_rules = [r for r in rules if {"port": 9090, "protocol": "TCP"} in r["ports"]]
+    assert metrics_rules == [
+        {
+            "from": [
+                {
+                    "namespaceSelector": {
+                        "matchLabels": {"kubernetes.io/metadata.name": "monitoring"}
+                    }
+                }
+            ],
+            "ports": [{"port": 9090, "protocol": "TCP"}],
+        }
+    ]
+    # No other rule opens the metrics port.
+    assert all(
+        {"port": 9090, "protocol": "TCP"} not in r["ports"] for r in rules if r not in metrics_rules
+    )
+
+
 def can_i(sc: Scenario, *args: str) -> str:
     out = sc.cluster.kubectl("auth", "can-i", "--as", TRAEFIK_SA, *args, check=False)
     return out.stdout.strip()
@@ -397,6 +445,38 @@ def test_api_server_rejects_an_invalid_object(sc: Scenario, tmp_path: Path) -> N
     assert dep["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"]["cpu"] == (
         "100m"
     )
+
+
+def test_service_monitor_follows_the_prometheus_operator_crd(sc: Scenario, tmp_path: Path) -> None:
+    """With the Prometheus Operator's real ServiceMonitor CRD installed, site.yml adds a
+    ServiceMonitor the API server validates against that schema; "never" removes it again."""
+    second_run(sc)
+    assert "servicemonitor" not in sc.cluster.kubectl("get", "crd", "-o", "name").stdout
+    crd = service_monitor_crd()
+    sc.cluster.kubectl("apply", "--server-side", "-f", str(crd))
+    try:
+        sc.cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s",
+                           "crd/servicemonitors.monitoring.coreos.com")  # fmt: skip
+        sc.play("site.yml", "--tags", "mcp_server").check()
+        monitor = sc.kubectl_json("get", "servicemonitors.monitoring.coreos.com", SERVER, "-n", NS)
+        assert monitor["spec"]["endpoints"] == [
+            {"port": "metrics", "path": "/metrics", "interval": "30s"}
+        ]
+        service_labels = sc.kubectl_json("get", "service", SERVER, "-n", NS)["metadata"]["labels"]
+        selector = monitor["spec"]["selector"]["matchLabels"]
+        assert selector.items() <= service_labels.items()
+        never = write_vars(tmp_path / "never.yml", {"mcp_server_service_monitor": "never"})
+        sc.play("site.yml", "--tags", "mcp_server", vars_files=(never,)).check()
+        gone = sc.cluster.kubectl(
+            "get", "servicemonitors.monitoring.coreos.com", "-n", NS, "-o", "name"
+        ).stdout
+        assert gone.strip() == ""
+    finally:
+        sc.cluster.kubectl("delete", "-f", str(crd), "--wait=true", check=False)
+    always = write_vars(tmp_path / "always.yml", {"mcp_server_service_monitor": "always"})
+    refused = sc.play("site.yml", "--tags", "mcp_server", vars_files=(always,))
+    assert refused.returncode != 0
+    assert "no servicemonitors.monitoring.coreos.com CRD" in refused.output
 
 
 def test_roles_stand_alone_without_metallb_and_traefik_uninstalls_alone(

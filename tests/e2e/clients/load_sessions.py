@@ -1,0 +1,165 @@
+"""Keeps N SSE sessions calling ``pan_inline_scan`` in a loop, reconnecting after any failure,
+until told to stop; driven over stdin/stdout.
+
+``python tests/e2e/clients/load_sessions.py URL N`` (token in ``$AIRS_MCP_TOKEN``): opens N
+sessions and prints ``{"ready": N}`` once each has answered one call. Every session then calls
+again and again (a short pause between calls). A failed call is recorded with its error, the
+session is dropped and a new one opened (the time from the failure to the new session's first
+answer is a reconnect). ``stop`` on stdin ends the loops; then each session makes one last call
+(reconnecting if needed) and the summary is printed as one JSON line::
+
+    {"calls": ..., "ok": ..., "failed": ..., "hung": ..., "errors": {"<error>": count},
+     "reconnects": ..., "longest_reconnect_s": ..., "final": ["ok", ...]}
+
+A call that takes longer than ``CALL_TIMEOUT_S`` counts as hung (and as failed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import time
+from collections import Counter
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+
+from mcp.client.session import ClientSession
+from mcp.client.sse import sse_client
+
+CALL_TIMEOUT_S = 30
+PAUSE_S = 0.05
+RECONNECT_PAUSE_S = 0.2
+
+
+@dataclass
+class Tally:
+    calls: int = 0
+    ok: int = 0
+    hung: int = 0
+    errors: Counter[str] = field(default_factory=Counter)
+    reconnects: int = 0
+    longest_reconnect_s: float = 0.0
+
+
+def _error_text(exc: BaseException) -> str:
+    """A short, stable description of a failure (group exceptions unwrapped)."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return f"{type(exc).__name__}: {exc}"[:160]
+
+
+class LoadSession:
+    def __init__(self, url: str, headers: dict[str, str], index: int, tally: Tally) -> None:
+        self.url, self.headers, self.index, self.tally = url, headers, index, tally
+        self.stack: AsyncExitStack | None = None
+        self.session: ClientSession | None = None
+
+    async def connect(self) -> None:
+        stack = AsyncExitStack()
+        try:
+            read, write = await stack.enter_async_context(
+                sse_client(self.url, headers=self.headers)
+            )
+            session = await stack.enter_async_context(ClientSession(read, write))
+            async with asyncio.timeout(CALL_TIMEOUT_S):
+                await session.initialize()
+        except BaseException:
+            await self._close(stack)
+            raise
+        self.stack, self.session = stack, session
+
+    async def _close(self, stack: AsyncExitStack | None) -> None:
+        if stack is None:
+            return
+        try:
+            async with asyncio.timeout(5):
+                await stack.aclose()
+        except BaseException:  # a dead stream may fail to close: it is gone either way
+            pass
+
+    async def drop(self) -> None:
+        stack, self.stack, self.session = self.stack, None, None
+        await self._close(stack)
+
+    async def call(self) -> str:
+        """One call; "ok" or the error. Reconnects first when the session was dropped."""
+        failed_at = None
+        while self.session is None:
+            failed_at = failed_at or time.monotonic()
+            try:
+                await self.connect()
+            except Exception as exc:  # noqa: BLE001 - a refused reconnect is retried
+                self.tally.errors[f"connect: {_error_text(exc)}"] += 1
+                await asyncio.sleep(RECONNECT_PAUSE_S)
+        self.tally.calls += 1
+        try:
+            async with asyncio.timeout(CALL_TIMEOUT_S):
+                answer = await self.session.call_tool(
+                    "pan_inline_scan", {"prompt": f"load session {self.index}"}
+                )
+        except TimeoutError:
+            self.tally.hung += 1
+            self.tally.errors["hung"] += 1
+            await self.drop()
+            return "hung"
+        except Exception as exc:  # noqa: BLE001 - the error is the observation
+            text = _error_text(exc)
+            self.tally.errors[text] += 1
+            await self.drop()
+            return text
+        if answer.is_error:
+            text = " ".join(getattr(b, "text", "") for b in answer.content)[:160]
+            self.tally.errors[f"tool error: {text}"] += 1
+            return text
+        self.tally.ok += 1
+        if failed_at is not None:
+            self.tally.reconnects += 1
+            waited = time.monotonic() - failed_at
+            self.tally.longest_reconnect_s = max(self.tally.longest_reconnect_s, waited)
+        return "ok"
+
+
+async def _loop(session: LoadSession, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        await session.call()
+        await asyncio.sleep(PAUSE_S)
+
+
+async def _read_stop(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    while True:
+        line = await loop.run_in_executor(None, sys.stdin.readline)
+        if not line or line.strip() == "stop":
+            stop.set()
+            return
+
+
+async def main(url: str, count: int) -> None:
+    token = os.environ.get("AIRS_MCP_TOKEN", "")
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    tally = Tally()
+    sessions = [LoadSession(url, headers, i, tally) for i in range(count)]
+    first = await asyncio.gather(*(s.call() for s in sessions))
+    print(json.dumps({"ready": first.count("ok"), "first": first}), flush=True)
+    stop = asyncio.Event()
+    await asyncio.gather(_read_stop(stop), *(_loop(s, stop) for s in sessions))
+    final = await asyncio.gather(*(s.call() for s in sessions))
+    for s in sessions:
+        await s.drop()
+    summary = {
+        "calls": tally.calls,
+        "ok": tally.ok,
+        "failed": tally.calls - tally.ok,
+        "hung": tally.hung,
+        "errors": dict(tally.errors.most_common(12)),
+        "reconnects": tally.reconnects,
+        "longest_reconnect_s": round(tally.longest_reconnect_s, 2),
+        "final": final,
+    }
+    print(json.dumps(summary), flush=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1], int(sys.argv[2])))

@@ -17,6 +17,7 @@ A call that takes longer than ``CALL_TIMEOUT_S`` counts as hung (and as failed).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import sys
@@ -73,11 +74,10 @@ class LoadSession:
     async def _close(self, stack: AsyncExitStack | None) -> None:
         if stack is None:
             return
-        try:
+        # A dead stream may fail to close: it is gone either way.
+        with contextlib.suppress(BaseException):
             async with asyncio.timeout(5):
                 await stack.aclose()
-        except BaseException:  # a dead stream may fail to close: it is gone either way
-            pass
 
     async def drop(self) -> None:
         stack, self.stack, self.session = self.stack, None, None
@@ -90,7 +90,7 @@ class LoadSession:
             failed_at = failed_at or time.monotonic()
             try:
                 await self.connect()
-            except Exception as exc:  # noqa: BLE001 - a refused reconnect is retried
+            except Exception as exc:  # a refused reconnect is retried
                 self.tally.errors[f"connect: {_error_text(exc)}"] += 1
                 await asyncio.sleep(RECONNECT_PAUSE_S)
         self.tally.calls += 1
@@ -104,7 +104,7 @@ class LoadSession:
             self.tally.errors["hung"] += 1
             await self.drop()
             return "hung"
-        except Exception as exc:  # noqa: BLE001 - the error is the observation
+        except Exception as exc:  # the error is the observation
             text = _error_text(exc)
             self.tally.errors[text] += 1
             await self.drop()

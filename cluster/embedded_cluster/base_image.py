@@ -20,7 +20,6 @@ debootstrap falls back to its own default.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
@@ -28,14 +27,14 @@ import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
+from embedded_cluster.hostfs import file_lock, mounts_under
 from embedded_cluster.progress import phase
 
-__all__ = ["BaseImageError", "ensure_base_image", "file_lock", "image_exists"]
+__all__ = ["BaseImageError", "ensure_base_image", "image_exists"]
 
 Kind = Literal["debian", "python"]
 
@@ -123,18 +122,6 @@ def host_debian_mirror(sources_dir: Path = Path("/etc/apt")) -> str | None:
     return None
 
 
-@contextmanager
-def file_lock(path: Path) -> Iterator[None]:
-    """Hold an exclusive ``flock`` on ``path`` (created if missing) for the ``with`` block."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def _run(step: str, argv: list[str]) -> None:
     result = subprocess.run(argv, capture_output=True, text=True, check=False)
     if result.returncode != 0:
@@ -142,21 +129,11 @@ def _run(step: str, argv: list[str]) -> None:
         raise BaseImageError(f"{step} failed (exit {result.returncode}):\n{tail}")
 
 
-def _mounts_under(root: Path) -> list[str]:
-    prefix = str(root.resolve()) + "/"
-    points = []
-    for line in Path("/proc/mounts").read_text().splitlines():
-        point = line.split()[1].replace("\\040", " ")
-        if point.startswith(prefix):
-            points.append(point)
-    return points
-
-
 def _remove_tree(root: Path) -> None:
     """Delete a build tree, but only after nothing (proc, sys, dev) is mounted inside it."""
-    for point in sorted(_mounts_under(root), key=len, reverse=True):
+    for point in mounts_under([root]):
         subprocess.run(["umount", "-l", point], capture_output=True, check=False)
-    left = _mounts_under(root)
+    left = mounts_under([root])
     if left:
         raise BaseImageError(f"not deleting {root}: still mounted: {', '.join(left)}")
     shutil.rmtree(root, ignore_errors=True)
@@ -182,7 +159,7 @@ def _build_rootfs_tarball(packages: Sequence[str], tarball: Path) -> None:
             "image", f"debootstrap {SUITE} ({', '.join(packages)})", EXPECTED_S["debootstrap"]
         ):
             _run("debootstrap", argv)
-        if _mounts_under(root):
+        if mounts_under([root]):
             raise BaseImageError(f"debootstrap left mounts under {root}")
         for rel in _PRUNE:
             target = root / rel

@@ -12,18 +12,18 @@ wrapper module, then call :func:`ensure_binary` / :func:`ensure_component`.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from embedded_cluster.hostfs import file_lock
 from embedded_cluster.paths import GOMOD_ROOT, REPO_ROOT, bin_dir, cache_root
 from embedded_cluster.progress import Progress, Ticker
 from embedded_cluster.schedule import Slot
@@ -250,16 +250,9 @@ def binary_path(component_name: str, binary: str) -> Path:
     return component(component_name).out_dir / binary
 
 
-@contextmanager
-def locked(directory: Path) -> Iterator[None]:
+def locked(directory: Path) -> AbstractContextManager[None]:
     """Hold ``directory``'s build lock: one build into a folder at a time, across processes."""
-    directory.mkdir(parents=True, exist_ok=True)
-    with open(directory / ".lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    return file_lock(directory / ".lock")
 
 
 _locked = locked  # the name used before it became public

@@ -26,6 +26,8 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
+from embedded_cluster.hostfs import mounts_under
+
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 POD_CGROUP = "kubepods"
 CHAIN_PREFIXES = ("KUBE-", "CNI-")
@@ -84,22 +86,6 @@ def remove_pod_cgroups() -> list[str]:
         except OSError:
             stuck.append(str(directory))
     return stuck
-
-
-def _unescape(field: str) -> str:
-    return field.replace("\\040", " ").replace("\\011", "\t").replace("\\134", "\\")
-
-
-def mounts_under(roots: Iterable[Path]) -> list[str]:
-    """Mount points at or below any of ``roots``, deepest first."""
-    prefixes = [str(Path(r).resolve()) for r in roots]
-    found = []
-    with open("/proc/self/mounts") as handle:
-        for line in handle:
-            target = _unescape(line.split()[1])
-            if any(target == p or target.startswith(p + "/") for p in prefixes):
-                found.append(target)
-    return sorted(set(found), key=lambda t: t.count("/"), reverse=True)
 
 
 def unmount_under(roots: Iterable[Path]) -> list[str]:

@@ -34,9 +34,9 @@ from embedded_cluster.base_image import (
     BaseImageError,
     cache_dir,
     ensure_base_image,
-    file_lock,
     image_exists,
 )
+from embedded_cluster.hostfs import file_lock
 from embedded_cluster.paths import cache_root
 from embedded_cluster.progress import phase
 

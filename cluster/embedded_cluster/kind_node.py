@@ -45,9 +45,9 @@ from embedded_cluster.base_image import (
     BaseImageError,
     cache_dir,
     ensure_base_image,
-    file_lock,
     image_exists,
 )
+from embedded_cluster.hostfs import file_lock
 from embedded_cluster.kind_base import ensure_kind_base_image
 from embedded_cluster.oci import FileEntry, ImageConfig, write_image
 from embedded_cluster.progress import phase

@@ -14,7 +14,6 @@ this small interface (all optional except ``up``/``down``)::
 
 from __future__ import annotations
 
-import fcntl
 import importlib
 import importlib.util
 import shutil
@@ -26,6 +25,7 @@ from pathlib import Path
 from types import ModuleType
 
 from embedded_cluster import build, buildplan, controlplane, pki, processes
+from embedded_cluster.hostfs import file_lock, mounts_under
 from embedded_cluster.jobs import Job
 from embedded_cluster.paths import RunPaths, run_paths
 from embedded_cluster.state import (
@@ -128,14 +128,8 @@ def exclusive(paths: RunPaths) -> Iterator[None]:
     Holding it keeps other sessions' ``up``/``down`` out; inside it call :func:`down_unlocked`
     (``down`` itself would wait for the lock held here).
     """
-    paths.root.parent.mkdir(parents=True, exist_ok=True)
-    lock = paths.root.parent / f".{paths.root.name}.lock"
-    with open(lock, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with file_lock(paths.root.parent / f".{paths.root.name}.lock"):
+        yield
 
 
 def up(*, control_plane_only: bool = False, paths: RunPaths | None = None) -> UpResult:
@@ -231,17 +225,6 @@ def _full_mode(
             addons.up(paths, config, kubeconfigs)
 
 
-def _mounts_under(root: Path) -> list[str]:
-    prefix = str(root.resolve()) + "/"
-    found = []
-    with open("/proc/self/mounts") as handle:
-        for line in handle:
-            target = line.split()[1].replace("\\040", " ")
-            if target.startswith(prefix):
-                found.append(target)
-    return found
-
-
 def down(*, paths: RunPaths | None = None) -> list[str]:
     """Stop everything, remove the run directory; return what was stopped."""
     paths = paths or run_paths()
@@ -269,7 +252,7 @@ def _down(paths: RunPaths) -> list[str]:
         processes.stop_pid_group(pid, name)
         stopped.append(name)
     if paths.root.exists():
-        mounts = _mounts_under(paths.root)
+        mounts = mounts_under([paths.root])
         if mounts:
             raise ClusterError(f"not removing {paths.root}: still mounted: {', '.join(mounts[:5])}")
         shutil.rmtree(paths.root)

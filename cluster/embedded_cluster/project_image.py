@@ -26,7 +26,8 @@ import tomllib
 from pathlib import Path
 from typing import Literal, cast
 
-from embedded_cluster.base_image import BaseImageError, cache_dir, ensure_base_image, file_lock
+from embedded_cluster.base_image import BaseImageError, cache_dir, ensure_base_image
+from embedded_cluster.hostfs import file_lock
 from embedded_cluster.progress import phase
 
 __all__ = [

@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from string import Template
 
-from embedded_cluster import build
+from embedded_cluster import kubectl
 from embedded_cluster.paths import RunPaths
 from embedded_cluster.state import ClusterConfig
 
@@ -47,21 +47,8 @@ def render(name: str, config: ClusterConfig) -> str:
     )
 
 
-def _kubectl(
-    admin: Path, *args: str, stdin: str | None = None, timeout: float = 60
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(build.ensure_binary("kubernetes", "kubectl")), "--kubeconfig", str(admin), *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
 def apply(admin: Path, name: str, config: ClusterConfig) -> None:
-    result = _kubectl(
+    result = kubectl.run(
         admin,
         "apply",
         "--server-side",
@@ -147,7 +134,9 @@ def up(
         return config.api_service_ip in answers, f"answers {answers}"
 
     def metrics_ready() -> tuple[bool, str]:
-        result = _kubectl(admin, "get", "--raw", "/apis/metrics.k8s.io/v1beta1/nodes", timeout=20)
+        result = kubectl.run(
+            admin, "get", "--raw", "/apis/metrics.k8s.io/v1beta1/nodes", timeout=20
+        )
         if result.returncode != 0:
             return False, result.stderr.strip()[-300:]
         items = json.loads(result.stdout).get("items", [])

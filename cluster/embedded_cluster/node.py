@@ -37,6 +37,7 @@ from embedded_cluster import (
     cni,
     containerd,
     images,
+    kubectl,
     kubelet,
     netpol,
     network,
@@ -89,17 +90,6 @@ def _restore_sysctls(paths: RunPaths) -> None:
     saved_file.unlink()
 
 
-def _kubectl(admin: Path, *args: str, timeout: float = 20) -> subprocess.CompletedProcess[str]:
-    kubectl_bin = build.ensure_binary("kubernetes", "kubectl")
-    return subprocess.run(
-        [str(kubectl_bin), "--kubeconfig", str(admin), *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
 def _check_alive(paths: RunPaths, name: str) -> None:
     if not processes.is_running(paths, name):
         raise NodeError(
@@ -138,7 +128,9 @@ def wait_ready(
         for name in RUNTIME:
             _check_alive(paths, name)
         if _kubelet_healthy():
-            result = _kubectl(admin, "get", "node", config.node_name, "-o", f"jsonpath={jsonpath}")
+            result = kubectl.run(
+                admin, "get", "node", config.node_name, "-o", f"jsonpath={jsonpath}", timeout=20
+            )
             fields = result.stdout.split()
             if result.returncode == 0 and len(fields) == 2 and fields[0] == "True":
                 beat = dt.datetime.fromisoformat(fields[1].replace("Z", "+00:00"))

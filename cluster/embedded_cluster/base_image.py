@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -32,6 +31,7 @@ from pathlib import Path
 from typing import Literal
 
 from embedded_cluster.hostfs import file_lock, mounts_under
+from embedded_cluster.paths import cache_root
 from embedded_cluster.progress import phase
 
 __all__ = ["BaseImageError", "ensure_base_image", "image_exists"]
@@ -76,8 +76,7 @@ class BaseImageError(RuntimeError):
 
 def cache_dir() -> Path:
     """``$AIRS_MCP_CACHE/images`` (default ``~/.cache/airs-mcp-k8s/images``)."""
-    root = os.environ.get("AIRS_MCP_CACHE") or str(Path.home() / ".cache" / "airs-mcp-k8s")
-    return Path(root) / "images"
+    return cache_root() / "images"
 
 
 def _package_list(kind: Kind, packages: Sequence[str]) -> list[str]:

@@ -25,6 +25,7 @@ from pathlib import Path
 from string import Template
 
 from embedded_cluster import kubectl
+from embedded_cluster.errors import EmbeddedClusterError
 from embedded_cluster.paths import RunPaths
 from embedded_cluster.state import ClusterConfig
 
@@ -34,7 +35,7 @@ FIELD_MANAGER = "embedded-cluster"
 METRIC_RESOLUTION = "15s"
 
 
-class AddonError(RuntimeError):
+class AddonError(EmbeddedClusterError):
     """An addon did not become ready; the message says which and what to look at."""
 
 

@@ -30,6 +30,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
+from embedded_cluster.errors import EmbeddedClusterError
 from embedded_cluster.hostfs import file_lock, mounts_under
 from embedded_cluster.paths import cache_root
 from embedded_cluster.progress import phase
@@ -70,7 +71,7 @@ _CHANGES = (
 )
 
 
-class BaseImageError(RuntimeError):
+class BaseImageError(EmbeddedClusterError):
     """Building or importing a base image failed; the message says which step."""
 
 

@@ -23,6 +23,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from embedded_cluster.errors import EmbeddedClusterError
 from embedded_cluster.hostfs import file_lock
 from embedded_cluster.paths import GOMOD_ROOT, REPO_ROOT, bin_dir, cache_root
 from embedded_cluster.progress import Progress, Ticker
@@ -227,7 +228,7 @@ class Target:
         return self.binary
 
 
-class BuildError(RuntimeError):
+class BuildError(EmbeddedClusterError):
     """A component could not be built; the message names it and its build log."""
 
 

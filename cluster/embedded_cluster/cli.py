@@ -13,7 +13,6 @@ import sys
 import time
 
 from embedded_cluster import (
-    base_image,
     build,
     buildplan,
     containerd,
@@ -23,6 +22,7 @@ from embedded_cluster import (
     network,
     upstream,
 )
+from embedded_cluster.errors import EmbeddedClusterError
 from embedded_cluster.paths import run_paths
 from embedded_cluster.schedule import IO, Slot
 
@@ -140,12 +140,9 @@ def _cmd_images_build(args: argparse.Namespace) -> int:
 
 def _cmd_images_import(args: argparse.Namespace) -> int:
     if not containerd.is_serving():
-        print(
-            "embedded-cluster: error: the cluster's containerd is not running "
-            "(run `embedded-cluster up` first)",
-            file=sys.stderr,
+        raise containerd.ContainerdError(
+            "the cluster's containerd is not running (run `embedded-cluster up` first)"
         )
-        return 1
     wanted = _image_names(args)
     refs = images.import_built_project_images(wanted)
     for name in wanted:
@@ -161,8 +158,7 @@ def _cmd_images_import(args: argparse.Namespace) -> int:
 
 def _cmd_images_digests(args: argparse.Namespace) -> int:
     if not containerd.is_serving():
-        print("embedded-cluster: error: the cluster's containerd is not running", file=sys.stderr)
-        return 1
+        raise containerd.ContainerdError("the cluster's containerd is not running")
     print("---")  # JSON values are valid YAML
     for key, value in sorted(images.digest_role_variables().items()):
         print(f"{key}: {json.dumps(value, sort_keys=True)}")
@@ -241,14 +237,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except (
-        lifecycle.ClusterError,
-        build.BuildError,
-        jobs.JobError,
-        upstream.ManifestError,
-        images.ImageError,
-        base_image.BaseImageError,
-        containerd.ContainerdError,
-    ) as exc:
+    except EmbeddedClusterError as exc:
         print(f"embedded-cluster: error: {exc}", file=sys.stderr)
         return 1

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from embedded_cluster import processes
+from embedded_cluster.errors import EmbeddedClusterError
 from embedded_cluster.paths import RunPaths, cache_root
 
 NAME = "containerd"
@@ -33,7 +34,7 @@ NAMESPACE = "k8s.io"
 PAUSE_IMAGE = "registry.k8s.io/pause:3.10.1"
 
 
-class ContainerdError(RuntimeError):
+class ContainerdError(EmbeddedClusterError):
     """containerd did not start or a ctr command failed; the message names the log."""
 
 

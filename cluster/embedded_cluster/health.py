@@ -9,8 +9,10 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+from embedded_cluster.errors import EmbeddedClusterError
 
-class ComponentNotReady(RuntimeError):
+
+class ComponentNotReady(EmbeddedClusterError):
     """A component did not become healthy in time."""
 
 

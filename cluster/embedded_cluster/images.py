@@ -47,6 +47,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from embedded_cluster import build, containerd
+from embedded_cluster.errors import EmbeddedClusterError
 from embedded_cluster.oci import FileEntry, ImageConfig, write_image
 
 NONROOT = "65532:65532"
@@ -57,7 +58,7 @@ TRAEFIK = "docker.io/library/traefik:v3.7.15"
 ROLE_IMAGES = (METALLB_CONTROLLER, METALLB_SPEAKER, TRAEFIK)
 
 
-class ImageError(RuntimeError):
+class ImageError(EmbeddedClusterError):
     """An image could not be built or imported; the message names the image."""
 
 

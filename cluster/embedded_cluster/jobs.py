@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from embedded_cluster.errors import EmbeddedClusterError
 from embedded_cluster.progress import Progress
 from embedded_cluster.schedule import CPU, IO, Slot, pick
 
@@ -22,7 +23,7 @@ MEMORY_PER_JOB = 3 * 1024**3
 MAX_JOBS = 4
 
 
-class JobError(RuntimeError):
+class JobError(EmbeddedClusterError):
     """The plan cannot finish (a dependency that never becomes ready)."""
 
 

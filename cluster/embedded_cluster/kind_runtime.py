@@ -29,6 +29,8 @@ import sys
 import time
 from pathlib import Path
 
+from embedded_cluster.errors import EmbeddedClusterError
+
 RUNTIME_NAME = "airs-runc"
 DAEMON_JSON = Path("/etc/docker/daemon.json")
 # The original daemon.json (or a marker saying there was none), restored by remove().
@@ -83,7 +85,7 @@ CAPABILITIES = [
 ]
 
 
-class RuntimeSetupError(RuntimeError):
+class RuntimeSetupError(EmbeddedClusterError):
     """The wrapper could not be installed or removed; the message says which step."""
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from types import ModuleType
 
 from embedded_cluster import build, buildplan, controlplane, pki, processes
+from embedded_cluster.errors import EmbeddedClusterError
 from embedded_cluster.hostfs import file_lock, mounts_under
 from embedded_cluster.jobs import Job
 from embedded_cluster.paths import RunPaths, run_paths
@@ -40,7 +41,7 @@ NODE_KUBERNETES_BINARIES = ("kubelet", "kube-proxy")
 NODE_COMPONENTS = ("cni-plugins", "coredns", "metrics-server", "metallb")
 
 
-class ClusterError(RuntimeError):
+class ClusterError(EmbeddedClusterError):
     """The cluster could not be brought up or down; the message names component and log."""
 
 

@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 from embedded_cluster import build, processes
+from embedded_cluster.errors import EmbeddedClusterError
 from embedded_cluster.paths import RunPaths
 from embedded_cluster.state import ClusterConfig
 
@@ -37,7 +38,7 @@ IPSET_PREFIXES = ("KUBE-SRC-", "KUBE-DST-", "TMP-", "inet6:KUBE-")
 NODE_PORT_RANGE = "30000-32767"  # the apiserver's default --service-node-port-range
 
 
-class NetpolError(RuntimeError):
+class NetpolError(EmbeddedClusterError):
     """kube-router did not start enforcing; the message names its log."""
 
 

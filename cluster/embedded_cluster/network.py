@@ -25,6 +25,8 @@ import subprocess
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from embedded_cluster.errors import EmbeddedClusterError
+
 BRIDGE = "airsbr0"
 SUBNET = ipaddress.ip_network("10.234.17.0/24")
 NODE_ADDRESS = SUBNET[1]  # on the bridge; kubelet's --node-ip
@@ -35,7 +37,7 @@ CLIENT_VETH_NS = "airscl1"  # client end, renamed eth0 inside the namespace
 METALLB_POOL = f"{SUBNET[200]}-{SUBNET[239]}"
 
 
-class NetworkError(RuntimeError):
+class NetworkError(EmbeddedClusterError):
     """A step of the network set-up failed; the message holds the command and its error."""
 
 

@@ -43,6 +43,7 @@ from embedded_cluster import (
     network,
     processes,
 )
+from embedded_cluster.errors import EmbeddedClusterError
 from embedded_cluster.paths import RunPaths
 from embedded_cluster.state import ClusterConfig
 
@@ -58,7 +59,7 @@ SYSCTLS: dict[str, str | None] = {
 }
 
 
-class NodeError(RuntimeError):
+class NodeError(EmbeddedClusterError):
     """The node did not come up; the message names the component and its log."""
 
 

@@ -18,12 +18,13 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from embedded_cluster.errors import EmbeddedClusterError
 from embedded_cluster.paths import RunPaths
 
 SUPERVISOR_MODULE = "embedded_cluster.supervisor"
 
 
-class ProcessError(RuntimeError):
+class ProcessError(EmbeddedClusterError):
     """A component process could not be started or stopped."""
 
 

@@ -14,6 +14,7 @@ import os
 import subprocess
 from dataclasses import asdict, dataclass
 
+from embedded_cluster.errors import EmbeddedClusterError
 from embedded_cluster.paths import RunPaths
 
 SERVICE_CIDR = "10.96.0.0/16"
@@ -23,7 +24,7 @@ NODE_NAME = "airs-node"
 APISERVER_PORT = 6443
 
 
-class ClusterStateError(RuntimeError):
+class ClusterStateError(EmbeddedClusterError):
     """The run directory does not hold a usable cluster state."""
 
 

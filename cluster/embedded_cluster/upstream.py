@@ -12,9 +12,10 @@ import subprocess
 from pathlib import Path
 
 from embedded_cluster import build
+from embedded_cluster.errors import EmbeddedClusterError
 
 
-class ManifestError(RuntimeError):
+class ManifestError(EmbeddedClusterError):
     """A module could not be downloaded or lacks a manifest; the message names it."""
 
 

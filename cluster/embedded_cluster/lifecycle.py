@@ -1,8 +1,8 @@
 """``up``, ``down`` and ``status`` of the whole embedded cluster.
 
 Full mode is control plane, then the node (``embedded_cluster.node``) and the addons
-(``embedded_cluster.addons``) when those modules exist. The node module is called through
-this small interface (all optional except ``up``/``down``)::
+(``embedded_cluster.addons``); control-plane mode is the control plane alone. The node module
+is called through this small interface::
 
     node.up(paths: RunPaths, config: ClusterConfig, kubeconfigs: dict[str, Path]) -> None
     node.down(paths: RunPaths) -> None
@@ -14,17 +14,14 @@ this small interface (all optional except ``up``/``down``)::
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import shutil
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 
-from embedded_cluster import build, buildplan, controlplane, pki, processes
+from embedded_cluster import addons, build, buildplan, controlplane, network, node, pki, processes
 from embedded_cluster.errors import EmbeddedClusterError
 from embedded_cluster.hostfs import file_lock, mounts_under
 from embedded_cluster.jobs import Job
@@ -36,9 +33,6 @@ from embedded_cluster.state import (
     new_config,
     save_config,
 )
-
-NODE_KUBERNETES_BINARIES = ("kubelet", "kube-proxy")
-NODE_COMPONENTS = ("cni-plugins", "coredns", "metrics-server", "metallb")
 
 
 class ClusterError(EmbeddedClusterError):
@@ -52,18 +46,6 @@ class UpResult:
     mode: str
     seconds: float
     phases: dict[str, float] = field(default_factory=dict)
-
-
-def _optional(module: str) -> ModuleType | None:
-    name = f"embedded_cluster.{module}"
-    if importlib.util.find_spec(name) is None:
-        return None
-    return importlib.import_module(name)
-
-
-def node_available() -> bool:
-    """True when the node module exists (full mode possible)."""
-    return _optional("node") is not None
 
 
 def _mode_file(paths: RunPaths) -> Path:
@@ -80,15 +62,8 @@ def current_mode(paths: RunPaths) -> str | None:
 def prebuild_targets(*, control_plane_only: bool = False) -> list[build.Target]:
     """Every binary ``up`` needs (the deploy path), in build order; nothing only tests use."""
     targets = [build.Target(c, b) for c, b in build.CONTROL_PLANE_BINARIES]
-    node = None if control_plane_only else _optional("node")
-    if node is not None:
-        node_targets = getattr(node, "prebuild_targets", None)
-        if node_targets is not None:
-            targets += node_targets()
-        else:  # without a node hook: the Go programs the node and its images are made of
-            targets += [build.Target("kubernetes", b) for b in NODE_KUBERNETES_BINARIES]
-            for name in NODE_COMPONENTS:
-                targets += build.component_targets(name)
+    if not control_plane_only:
+        targets += node.prebuild_targets()
     return list(dict.fromkeys(targets))
 
 
@@ -112,14 +87,7 @@ def is_up(paths: RunPaths) -> bool:
         return False
     if not all(controlplane.status(paths).values()):
         return False
-    if mode == "full":
-        node = _optional("node")
-        if node is None:
-            return False
-        node_status = getattr(node, "status", None)
-        if node_status is not None and not all(node_status(paths).values()):
-            return False
-    return True
+    return mode != "full" or all(node.status(paths).values())
 
 
 @contextmanager
@@ -159,7 +127,7 @@ def _phase(phases: dict[str, float], name: str, *, failure: str | None = None) -
 
 def _up(control_plane_only: bool, paths: RunPaths) -> UpResult:
     started = time.monotonic()
-    want = "control-plane" if control_plane_only or not node_available() else "full"
+    want = "control-plane" if control_plane_only else "full"
     if is_up(paths) and (current_mode(paths) == want or want == "control-plane"):
         mode = current_mode(paths) or want
         return UpResult(paths.admin_kubeconfig, True, mode, time.monotonic() - started)
@@ -191,8 +159,7 @@ def _ensure_node_address(config: ClusterConfig) -> None:
     """The apiserver binds the node address only, so it must exist before the control plane
     starts, in either mode: the project's bridge carries it (``down`` removes the bridge).
     An address forced with ``AIRS_CLUSTER_NODE_IP`` is the user's to provide."""
-    network = _optional("network")
-    if network is not None and config.node_ip == str(network.NODE_ADDRESS):
+    if config.node_ip == str(network.NODE_ADDRESS):
         network.setup()
 
 
@@ -215,15 +182,10 @@ def _settle_config(paths: RunPaths) -> ClusterConfig:
 def _full_mode(
     paths: RunPaths, config: ClusterConfig, kubeconfigs: dict[str, Path], phases: dict[str, float]
 ) -> None:
-    node = _optional("node")
-    if node is None:
-        raise ClusterError("full mode needs embedded_cluster.node, which is missing")
     with _phase(phases, "node", failure="node"):
         node.up(paths, config, kubeconfigs)
-    addons = _optional("addons")
-    if addons is not None:
-        with _phase(phases, "addons", failure="addons"):
-            addons.up(paths, config, kubeconfigs)
+    with _phase(phases, "addons", failure="addons"):
+        addons.up(paths, config, kubeconfigs)
 
 
 def down(*, paths: RunPaths | None = None) -> list[str]:
@@ -243,12 +205,8 @@ _exclusive = exclusive
 
 
 def _down(paths: RunPaths) -> list[str]:
-    stopped: list[str] = []
-    node = _optional("node")
-    if node is not None:
-        node.down(paths)
-        stopped.append("node")
-    stopped += controlplane.stop(paths)
+    node.down(paths)
+    stopped = ["node", *controlplane.stop(paths)]
     for pid, name in processes.stray_supervisors(paths).items():
         processes.stop_pid_group(pid, name)
         stopped.append(name)
@@ -263,20 +221,15 @@ def _down(paths: RunPaths) -> list[str]:
 def status(paths: RunPaths | None = None) -> dict[str, bool]:
     paths = paths or run_paths()
     result = controlplane.status(paths)
-    node = _optional("node")
-    node_status = getattr(node, "status", None) if node is not None else None
-    if node_status is not None and current_mode(paths) == "full":
-        result.update(node_status(paths))
+    if current_mode(paths) == "full":
+        result.update(node.status(paths))
     return result
 
 
 def log_files(paths: RunPaths | None = None) -> dict[str, Path]:
     paths = paths or run_paths()
     logs = {name: paths.log(name) for name in controlplane.COMPONENTS}
-    node = _optional("node")
-    node_logs = getattr(node, "log_files", None) if node is not None else None
-    if node_logs is not None:
-        logs.update(node_logs(paths))
+    logs.update(node.log_files(paths))
     return logs
 
 

@@ -6,14 +6,12 @@ and ranges are defined in one place.
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import ipaddress
 import json
 import os
-import subprocess
 from dataclasses import asdict, dataclass
 
+from embedded_cluster import network
 from embedded_cluster.errors import EmbeddedClusterError
 from embedded_cluster.paths import RunPaths
 
@@ -57,44 +55,13 @@ class ClusterConfig:
 
 
 def detect_node_ip() -> str:
-    """The node address.
-
-    ``AIRS_CLUSTER_NODE_IP`` when set; otherwise the address the node module puts on the node's
-    own bridge (``network.NODE_ADDRESS``), so pods reach the apiserver there; otherwise the
-    source address of the default route.
-    """
+    """The node address: ``AIRS_CLUSTER_NODE_IP`` when set, otherwise the address the node
+    module puts on the node's own bridge (``network.NODE_ADDRESS``), so pods reach the
+    apiserver there."""
     forced = os.environ.get("AIRS_CLUSTER_NODE_IP", "").strip()
     if forced:
         return str(ipaddress.ip_address(forced))
-    if importlib.util.find_spec("embedded_cluster.network") is not None:
-        network = importlib.import_module("embedded_cluster.network")
-        return str(network.NODE_ADDRESS)
-    out = subprocess.run(
-        ["ip", "-j", "-4", "route", "show", "default"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    for route in json.loads(out or "[]"):
-        dev = route.get("dev")
-        if route.get("prefsrc"):
-            return str(route["prefsrc"])
-        if dev:
-            return _first_address(dev)
-    # No default route: fall back to the first global address of any interface.
-    return _first_address(None)
-
-
-def _first_address(dev: str | None) -> str:
-    cmd = ["ip", "-j", "-4", "addr", "show", "scope", "global"]
-    if dev:
-        cmd += ["dev", dev]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-    for link in json.loads(out or "[]"):
-        for addr in link.get("addr_info", []):
-            if addr.get("family") == "inet":
-                return str(addr["local"])
-    raise ClusterStateError("no global IPv4 address found; set AIRS_CLUSTER_NODE_IP")
+    return str(network.NODE_ADDRESS)
 
 
 def new_config() -> ClusterConfig:

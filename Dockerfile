@@ -7,7 +7,7 @@
 # with --require-hashes: a file whose sha256 is not in the lock is refused.
 # Offline builds: when the build context holds a `wheels/` directory (those files for the base
 # image's Python), pip installs from it with --no-index and never touches the network.
-# embedded_cluster/project_image.py (`wheelhouse`) prepares it on the host.
+# embedded_cluster/imaging/project_image.py (`wheelhouse`) prepares it on the host.
 ARG BASE_IMAGE=python:3.12-slim
 
 FROM ${BASE_IMAGE} AS builder

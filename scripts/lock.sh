@@ -6,9 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
-# The base image's Python and glibc (embedded_cluster.project_image), defined there once.
+# The base image's Python and glibc (embedded_cluster.imaging.project_image), defined there once.
 read -r python_version glibc_minor < <(python -c \
-  'from embedded_cluster import project_image as p; print(p.LOCK_PYTHON, p.GLIBC_MINOR)')
+  'from embedded_cluster.imaging import project_image as p; print(p.LOCK_PYTHON, p.GLIBC_MINOR)')
 build_requires="$(python -c \
   'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"]))')"
 inputs="$(mktemp -d)"

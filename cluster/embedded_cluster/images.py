@@ -16,11 +16,11 @@ Only tests need ``airs-mcp-k8s/probe:<hash>`` (the smoke test's helper, cluster/
 :func:`ensure_helper_images` builds and imports it on demand, so ``up`` never builds it.
 
 (``traefik:v3.7.15`` is the same image: containerd normalises short names to
-``docker.io/library/...``.) Each is a single-layer OCI archive (``embedded_cluster.oci``) of
+``docker.io/library/...``.) Each is a single-layer OCI archive (``embedded_cluster.imaging.oci``) of
 static binaries on an empty root, imported with ``ctr -n k8s.io images import``. containerd's
 store lives in the cache, so a warm ``up`` finds every image and imports nothing.
 
-Project images come from docker (``project_image.build_project_image``) and go in with
+Project images come from docker (``imaging.project_image.build_project_image``) and go in with
 :func:`import_docker_image`; :func:`ensure_project_images` does both for the MCP server and
 the AIRS double.
 
@@ -48,7 +48,8 @@ from pathlib import Path
 
 from embedded_cluster import build, containerd
 from embedded_cluster.errors import EmbeddedClusterError
-from embedded_cluster.oci import FileEntry, ImageConfig, write_image
+from embedded_cluster.imaging import base_image, project_image
+from embedded_cluster.imaging.oci import FileEntry, ImageConfig, write_image
 
 NONROOT = "65532:65532"
 # The images the collection's roles run (the names of the upstream manifests and role defaults).
@@ -236,15 +237,11 @@ PROJECT_IMAGES = ("server", "double")
 
 def build_project_image_by_name(name: str) -> str:
     """Build ``server`` or ``double`` with docker (phases on stderr); return its tag."""
-    from embedded_cluster import project_image  # builds base images on first use
-
     return project_image.build_project_image(project_image.target(name))
 
 
 def project_image_tag(name: str) -> str:
     """The docker tag of ``server`` or ``double`` (built or not)."""
-    from embedded_cluster import project_image
-
     return project_image.image_tag(project_image.target(name))
 
 
@@ -263,8 +260,6 @@ def import_built_project_images(targets: Sequence[str] = PROJECT_IMAGES) -> dict
     ``up`` calls this, so a cluster started after ``build_project_image`` runs them at once;
     ``ensure_project_images`` is the one that builds.
     """
-    from embedded_cluster import base_image
-
     refs = {}
     for name in targets:
         tag = project_image_tag(name)

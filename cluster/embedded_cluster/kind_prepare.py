@@ -24,8 +24,8 @@ import sys
 from pathlib import Path
 
 from embedded_cluster import build, images, kind_runtime
-from embedded_cluster.kind_node import ensure_node_image
-from embedded_cluster.oci import FileEntry, ImageConfig, write_image
+from embedded_cluster.imaging.kind_node import ensure_node_image
+from embedded_cluster.imaging.oci import FileEntry, ImageConfig, write_image
 
 PROJECT_IMAGES = ("server", "double")
 

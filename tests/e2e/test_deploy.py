@@ -25,7 +25,8 @@ from typing import Any
 
 import pytest
 from airs_deploy import token as airs_token
-from embedded_cluster import images, network, project_image
+from embedded_cluster import images, network
+from embedded_cluster.imaging import project_image
 
 from tests.fixtures.ansible import (
     EXAMPLE_API_KEY,

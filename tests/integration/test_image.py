@@ -19,7 +19,7 @@ from subprocess import CompletedProcess
 
 import httpx
 import pytest
-from embedded_cluster import project_image
+from embedded_cluster.imaging import project_image
 from mcp import ClientSession
 from mcp.client.sse import sse_client
 from packaging.utils import canonicalize_name

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from embedded_cluster import kind_runtime
-from embedded_cluster.base_image import ensure_base_image
+from embedded_cluster.imaging.base_image import ensure_base_image
 
 pytestmark = [pytest.mark.integration]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from embedded_cluster import base_image, project_image
+from embedded_cluster.imaging import base_image, project_image
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version

@@ -9,7 +9,8 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from embedded_cluster import addons, images, oci
+from embedded_cluster import addons, images
+from embedded_cluster.imaging import oci
 from embedded_cluster.state import ClusterConfig
 
 

@@ -30,13 +30,13 @@ import tempfile
 from pathlib import Path
 
 from embedded_cluster import build
-from embedded_cluster.base_image import (
+from embedded_cluster.hostfs import file_lock
+from embedded_cluster.imaging.base_image import (
     BaseImageError,
     cache_dir,
     ensure_base_image,
     image_exists,
 )
-from embedded_cluster.hostfs import file_lock
 from embedded_cluster.paths import cache_root
 from embedded_cluster.progress import phase
 

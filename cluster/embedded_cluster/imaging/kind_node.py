@@ -40,16 +40,17 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from embedded_cluster import build, kind_base
-from embedded_cluster.base_image import (
+from embedded_cluster import build
+from embedded_cluster.hostfs import file_lock
+from embedded_cluster.imaging import kind_base
+from embedded_cluster.imaging.base_image import (
     BaseImageError,
     cache_dir,
     ensure_base_image,
     image_exists,
 )
-from embedded_cluster.hostfs import file_lock
-from embedded_cluster.kind_base import ensure_kind_base_image
-from embedded_cluster.oci import FileEntry, ImageConfig, write_image
+from embedded_cluster.imaging.kind_base import ensure_kind_base_image
+from embedded_cluster.imaging.oci import FileEntry, ImageConfig, write_image
 from embedded_cluster.progress import phase
 
 KUBERNETES_VERSION = build.KUBERNETES_VERSION

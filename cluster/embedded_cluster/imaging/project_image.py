@@ -26,8 +26,9 @@ import tomllib
 from pathlib import Path
 from typing import Literal, cast
 
-from embedded_cluster.base_image import BaseImageError, cache_dir, ensure_base_image
 from embedded_cluster.hostfs import file_lock
+from embedded_cluster.imaging.base_image import BaseImageError, cache_dir, ensure_base_image
+from embedded_cluster.paths import REPO_ROOT
 from embedded_cluster.progress import phase
 
 __all__ = [
@@ -64,8 +65,8 @@ def target(name: str) -> Target:
 
 
 def project_root() -> Path:
-    """The checkout holding the Dockerfile (two levels above this package)."""
-    return Path(__file__).resolve().parents[2]
+    """The checkout holding the Dockerfile (``paths.REPO_ROOT``)."""
+    return REPO_ROOT
 
 
 def _pyproject(root: Path) -> dict[str, object]:

@@ -126,6 +126,7 @@ def write_image(out: Path, ref: str, files: Sequence[FileEntry], config: ImageCo
                 "Labels": dict(config.labels) or None,
             },
             "rootfs": {"type": "layers", "diff_ids": [f"sha256:{layer_digest}"]},
+            # The module's name before it moved to imaging/: kept, so digests stay the same.
             "history": [{"created_by": "airs-mcp-k8s embedded_cluster.oci"}],
         }
         config_bytes = _json(image_config)

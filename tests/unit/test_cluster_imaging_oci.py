@@ -1,17 +1,13 @@
-"""The node's image archives, image names and addon manifests, without a cluster."""
+"""``imaging.oci``: the single-layer OCI archives the node's images are, without a cluster."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import re
 import tarfile
 from pathlib import Path
 
-import pytest
-from embedded_cluster import addons, images
 from embedded_cluster.imaging import oci
-from embedded_cluster.state import ClusterConfig
 
 
 def _members(archive: Path) -> dict[str, bytes]:
@@ -65,43 +61,3 @@ def test_same_inputs_give_the_same_digest(tmp_path: Path) -> None:
     first = oci.write_image(tmp_path / "a.tar", "x/y:1", *args)
     second = oci.write_image(tmp_path / "b.tar", "x/y:1", *args)
     assert first == second
-
-
-@pytest.mark.parametrize(
-    ("tag", "ref"),
-    [
-        ("traefik:v3.7.15", "docker.io/library/traefik:v3.7.15"),
-        ("airs-mcp-k8s/mcp-server:0.1.0", "docker.io/airs-mcp-k8s/mcp-server:0.1.0"),
-        ("quay.io/metallb/speaker:v0.15.2", "quay.io/metallb/speaker:v0.15.2"),
-        ("localhost/x:1", "localhost/x:1"),
-        ("registry.k8s.io/pause:3.10.1", "registry.k8s.io/pause:3.10.1"),
-    ],
-)
-def test_docker_tags_map_to_the_names_kubernetes_uses(tag: str, ref: str) -> None:
-    assert images.containerd_ref(tag) == ref
-
-
-def test_image_names_match_the_upstream_manifests() -> None:
-    refs = {spec.ref for spec in images.specs()}
-    assert {
-        "registry.k8s.io/pause:3.10.1",
-        "registry.k8s.io/coredns/coredns:v1.12.1",
-        "registry.k8s.io/metrics-server/metrics-server:v0.8.0",
-        "quay.io/metallb/controller:v0.15.2",
-        "quay.io/metallb/speaker:v0.15.2",
-        "docker.io/library/traefik:v3.7.15",
-    } <= refs
-
-
-@pytest.mark.parametrize("name", addons.ADDONS)
-def test_addon_manifests_render_completely(name: str) -> None:
-    config = ClusterConfig(node_name="n", node_ip="10.0.0.1", service_cidr="10.100.0.0/16")
-    text = addons.render(name, config)
-    assert not re.search(r"\$\{?\w", text), "placeholder left in the manifest"
-    if name == "coredns":
-        assert "clusterIP: 10.100.0.10" in text
-        corefile = text.split("Corefile: |", 1)[1].split("---", 1)[0]
-        assert "kubernetes cluster.local" in corefile
-        assert not re.search(r"^\s*(forward|proxy)\b", corefile, re.MULTILINE), (
-            "CoreDNS must not forward queries off the machine"
-        )

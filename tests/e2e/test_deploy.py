@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 from airs_deploy import token as airs_token
-from embedded_cluster import images, network
+from embedded_cluster import containerd, images, network
 from embedded_cluster.imaging import project_image
 
 from tests.fixtures.ansible import (
@@ -453,6 +453,266 @@ def test_scaling_keeps_every_surviving_session_working(dep: Deployed, tmp_path: 
         else:
             assert outcome != "ok", (owners[sid], outcome)
     assert_double_verdicts(all_tools(SSE_URL, token))  # a reconnect works
+
+
+LOAD_SESSIONS = Path(__file__).with_name("clients") / "load_sessions.py"
+# Where the reliability tests leave their figures (docs/reliability.md records them).
+FIGURES = (
+    Path(os.environ.get("AIRS_MCP_CACHE") or Path.home() / ".cache" / "airs-mcp-k8s")
+    / "reliability"
+)
+
+
+def _record(name: str, figures: dict[str, Any]) -> None:
+    FIGURES.mkdir(parents=True, exist_ok=True)
+    (FIGURES / f"{name}.json").write_text(json.dumps(figures, indent=2, sort_keys=True) + "\n")
+
+
+class LoadRun:
+    """``clients/load_sessions.py`` from the client netns through the load-balancer address."""
+
+    def __init__(self, token: str, sessions: int) -> None:
+        self.proc = subprocess.Popen(
+            network.client_argv(sys.executable, str(LOAD_SESSIONS), SSE_URL, str(sessions)),
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, "AIRS_MCP_TOKEN": token},
+        )  # fmt: skip
+        assert self.proc.stdout is not None
+        first = json.loads(self.proc.stdout.readline() or "{}")
+        assert first.get("ready") == sessions, first
+        self.started = time.monotonic()
+
+    def stop(self) -> dict[str, Any]:
+        assert self.proc.stdin is not None
+        assert self.proc.stdout is not None
+        self.proc.stdin.write("stop\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        self.proc.wait(timeout=120)
+        assert line, self.proc.stderr.read()[-3000:] if self.proc.stderr else ""
+        summary = json.loads(line)
+        summary["seconds"] = round(time.monotonic() - self.started, 1)
+        return summary
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def _exec_python(cluster: EmbeddedCluster, namespace: str, pod: str, code: str) -> str:
+    """Run Python inside a pod of the project's images (they have no shell tools)."""
+    return cluster.kubectl("exec", "-n", namespace, pod, "--", "python3", "-c", code).stdout
+
+
+PROCESS_USAGE = (
+    "import os\n"
+    "rss = [l.split()[1] for l in open('/proc/1/status') if l.startswith('VmRSS:')][0]\n"
+    "print(rss, len(os.listdir('/proc/1/fd')))\n"
+)
+
+
+def _process_usage(cluster: EmbeddedCluster) -> dict[str, tuple[int, int]]:
+    """Server pod -> (RSS in kB, open file descriptors) of its server process."""
+    usage = {}
+    for pod in _server_pods(cluster):
+        rss, fds = _exec_python(cluster, "aisecurity", pod, PROCESS_USAGE).split()
+        usage[pod] = (int(rss), int(fds))
+    return usage
+
+
+def _server_image(cluster: EmbeddedCluster) -> str:
+    return cluster.kubectl(
+        "get", "deployment", "aisecurity-mcp-server", "-n", "aisecurity",
+        "-o", "jsonpath={.spec.template.spec.containers[0].image}",
+    ).stdout  # fmt: skip
+
+
+def _set_server_image(cluster: EmbeddedCluster, image: str) -> None:
+    cluster.kubectl("set", "image", "deployment/aisecurity-mcp-server", f"server={image}",
+                    "-n", "aisecurity")  # fmt: skip
+    cluster.kubectl("rollout", "status", "deployment/aisecurity-mcp-server", "-n", "aisecurity",
+                    "--timeout=300s", timeout=330)  # fmt: skip
+
+
+def _allowed_during_change(error: str) -> bool:
+    """A failure a client can act on: its stream ended or its session is gone (reconnect), or
+    the server said 503 while stopping. Anything else (a hang above all) is not allowed."""
+    clear = ("Connection closed", "RemoteProtocolError", "ReadError", "404", "502", "503",
+             "ConnectError", "connect:", "Session terminated", "peer closed")  # fmt: skip
+    return error != "hung" and any(word in error for word in clear)
+
+
+def test_rolling_update_and_scaling_under_load_lose_no_call(dep: Deployed) -> None:
+    """20 sessions keep calling through the load-balancer address while the Deployment rolls to
+    a new image tag and scales 3 -> 2 -> 5: every call succeeds or fails with an error a client
+    can act on, none hangs, and every session works again after it reconnects."""
+    token = client_token(dep.cluster)
+    _scale(dep.cluster, 3)
+    original = _server_image(dep.cluster)
+    tagged = original.split("@", 1)[0]
+    rolled = f"{tagged}-rolled"
+    # The same image under a new tag, as a registry push of the next build would look.
+    containerd.ctr("images", "tag", "--force", images.containerd_ref(tagged),
+                   images.containerd_ref(rolled))  # fmt: skip
+    load = LoadRun(token, 20)
+    try:
+        time.sleep(5)
+        _set_server_image(dep.cluster, rolled)
+        _scale(dep.cluster, 2)
+        _scale(dep.cluster, 5)
+        time.sleep(5)
+        summary = load.stop()
+    finally:
+        load.kill()
+        _set_server_image(dep.cluster, original)
+        _scale(dep.cluster, 2)
+        default = json.dumps({"spec": {"minReplicas": 2, "maxReplicas": 10}})
+        dep.cluster.kubectl(
+            "patch", "hpa", "aisecurity-mcp-server", "-n", "aisecurity", "-p", default
+        )
+    _record("rolling_update", summary)
+    assert summary["hung"] == 0, summary
+    assert summary["ok"] > 20 * 5, summary
+    unclear = {e: n for e, n in summary["errors"].items() if not _allowed_during_change(e)}
+    assert unclear == {}, summary
+    assert summary["final"] == ["ok"] * 20, summary
+
+
+def _double_replicas(cluster: EmbeddedCluster, replicas: int) -> None:
+    cluster.kubectl("scale", "deployment/airs-api-double", "-n", "airs-demo",
+                    f"--replicas={replicas}")  # fmt: skip
+    if replicas:
+        cluster.kubectl("rollout", "status", "deployment/airs-api-double", "-n", "airs-demo",
+                        "--timeout=180s", timeout=200)  # fmt: skip
+
+
+def test_an_airs_outage_gives_clear_errors_and_recovers(dep: Deployed) -> None:
+    """The AIRS endpoint (the double) is gone for 30 s under load: calls fail with a clear AIRS
+    error within the timeout, the server pods stay Ready (the documented readiness policy: an
+    AIRS outage is not a pod failure), and every session works again once AIRS is back."""
+    token = client_token(dep.cluster)
+    load = LoadRun(token, 10)
+    ready_during = []
+    try:
+        _double_replicas(dep.cluster, 0)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            ready_during.append(all(_server_pods(dep.cluster).values()))
+            time.sleep(3)
+        _double_replicas(dep.cluster, 1)
+        time.sleep(5)
+        summary = load.stop()
+    finally:
+        load.kill()
+        _double_replicas(dep.cluster, 1)
+    _record("airs_outage", {**summary, "ready_samples": len(ready_during)})
+    assert len(ready_during) >= 5, ready_during
+    assert all(ready_during), ready_during
+    assert summary["hung"] == 0, summary
+    airs_errors = {e: n for e, n in summary["errors"].items() if e.startswith("tool error:")}
+    assert airs_errors, summary  # the outage was seen
+    for error in airs_errors:
+        assert "AIRS" in error, error
+        assert "Traceback" not in error, error
+    assert summary["final"] == ["ok"] * 10, summary
+
+
+def test_soak_through_traefik_holds_memory_and_descriptors(dep: Deployed) -> None:
+    """Steady load through Traefik for AIRS_SOAK_SECONDS (120 in CI): no failed call, and each
+    server process ends within 32 MiB of RSS and 20 file descriptors of where it started."""
+    seconds = float(os.environ.get("AIRS_SOAK_SECONDS", "120"))
+    token = client_token(dep.cluster)
+    load = LoadRun(token, 20)
+    try:
+        time.sleep(10)  # warm: sessions open, caches filled
+        before = _process_usage(dep.cluster)
+        time.sleep(seconds)
+        after = _process_usage(dep.cluster)
+        summary = load.stop()
+    finally:
+        load.kill()
+    drift = {
+        pod: {"rss_kb": after[pod][0] - before[pod][0], "fds": after[pod][1] - before[pod][1]}
+        for pod in before
+        if pod in after
+    }
+    _record("soak", {**summary, "before": before, "after": after, "drift": drift})
+    assert summary["failed"] == 0, summary
+    assert summary["ok"] > seconds, summary
+    assert drift, (before, after)
+    for pod, change in drift.items():
+        assert change["rss_kb"] <= 32 * 1024, (pod, change)
+        assert change["fds"] <= 20, (pod, change)
+
+
+METRICS_PORT = 9090  # mcp_server_metrics_port's default
+SCRAPE = (
+    "import urllib.request\n"
+    f"print(urllib.request.urlopen('http://127.0.0.1:{METRICS_PORT}/metrics', timeout=10)"
+    ".read().decode())\n"
+)
+
+
+def _metric_total(cluster: EmbeddedCluster, name: str, **labels: str) -> float:
+    """``name{labels}`` summed over every server pod's /metrics (scraped inside each pod)."""
+    total = 0.0
+    wanted = [f'{key}="{value}"' for key, value in labels.items()]
+    for pod in _server_pods(cluster):
+        for line in _exec_python(cluster, "aisecurity", pod, SCRAPE).splitlines():
+            named = line.startswith((name + "{", name + " "))
+            if named and all(label in line for label in wanted):
+                total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def test_metrics_count_the_calls_and_stay_off_the_load_balancer(dep: Deployed) -> None:
+    token = client_token(dep.cluster)
+    counted = {
+        ("airs_mcp_tool_calls_total", "pan_inline_scan"): 3,
+        ("airs_mcp_tool_calls_total", "pan_batch_scan"): 1,
+        ("airs_mcp_tool_calls_total", "pan_get_scan_reports"): 1,
+    }
+
+    def totals() -> dict[tuple[str, str], float]:
+        return {
+            key: _metric_total(dep.cluster, key[0], tool=key[1], outcome="ok") for key in counted
+        }
+
+    before = totals()
+    sync_before = _metric_total(dep.cluster, "airs_mcp_airs_requests_total", endpoint="sync",
+                                status="200")  # fmt: skip
+    assert_double_verdicts(all_tools(SSE_URL, token))  # 3 inline scans, 1 batch, 1 report query
+    after = totals()
+    assert {key: after[key] - before[key] for key in counted} == counted
+    sync_after = _metric_total(dep.cluster, "airs_mcp_airs_requests_total", endpoint="sync",
+                               status="200")  # fmt: skip
+    assert sync_after - sync_before == 3
+    # The metrics port is not on the load balancer, and the route does not serve /metrics.
+    direct = in_client_netns(
+        "curl",
+        "-s",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        "--max-time",
+        "5",
+        f"http://{PUBLIC_ADDRESS}:{METRICS_PORT}/metrics",
+    )
+    assert direct.stdout in ("000", ""), direct  # fmt: skip
+    routed = in_client_netns(
+        "curl",
+        "-s",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        "--max-time",
+        "5",
+        f"http://{PUBLIC_ADDRESS}:{WEB_PORT}/metrics",
+    )
+    assert routed.stdout == "404", routed  # fmt: skip
 
 
 def test_curl_sees_the_endpoint_event_and_404_elsewhere(dep: Deployed) -> None:

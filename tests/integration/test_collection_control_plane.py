@@ -188,7 +188,10 @@ def test_site_applies_every_object(sc: Scenario) -> None:
     assert int(checksum, 16) >= 0
 
     svc = sc.kubectl_json("get", "service", SERVER, "-n", NS)
-    assert [(p["port"], p["targetPort"]) for p in svc["spec"]["ports"]] == [(8000, "http")]
+    assert [(p["port"], p["targetPort"]) for p in svc["spec"]["ports"]] == [
+        (8000, "http"),
+        (9090, "metrics"),
+    ]
 
     hpa = sc.kubectl_json("get", "hpa.v2.autoscaling", SERVER, "-n", NS)
     assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (2, 10)

@@ -666,6 +666,14 @@ def _metric_total(cluster: EmbeddedCluster, name: str, **labels: str) -> float:
     return total
 
 
+def _status_from_client(url: str) -> str:
+    """The HTTP status curl sees from the client netns ("000": no connection)."""
+    answer = in_client_netns(
+        "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "5", url
+    )
+    return answer.stdout
+
+
 def test_metrics_count_the_calls_and_stay_off_the_load_balancer(dep: Deployed) -> None:
     token = client_token(dep.cluster)
     counted = {
@@ -680,39 +688,16 @@ def test_metrics_count_the_calls_and_stay_off_the_load_balancer(dep: Deployed) -
         }
 
     before = totals()
-    sync_before = _metric_total(dep.cluster, "airs_mcp_airs_requests_total", endpoint="sync",
-                                status="200")  # fmt: skip
+    sync = {"endpoint": "sync", "status": "200"}
+    sync_before = _metric_total(dep.cluster, "airs_mcp_airs_requests_total", **sync)
     assert_double_verdicts(all_tools(SSE_URL, token))  # 3 inline scans, 1 batch, 1 report query
     after = totals()
     assert {key: after[key] - before[key] for key in counted} == counted
-    sync_after = _metric_total(dep.cluster, "airs_mcp_airs_requests_total", endpoint="sync",
-                               status="200")  # fmt: skip
+    sync_after = _metric_total(dep.cluster, "airs_mcp_airs_requests_total", **sync)
     assert sync_after - sync_before == 3
     # The metrics port is not on the load balancer, and the route does not serve /metrics.
-    direct = in_client_netns(
-        "curl",
-        "-s",
-        "-o",
-        "/dev/null",
-        "-w",
-        "%{http_code}",
-        "--max-time",
-        "5",
-        f"http://{PUBLIC_ADDRESS}:{METRICS_PORT}/metrics",
-    )
-    assert direct.stdout in ("000", ""), direct  # fmt: skip
-    routed = in_client_netns(
-        "curl",
-        "-s",
-        "-o",
-        "/dev/null",
-        "-w",
-        "%{http_code}",
-        "--max-time",
-        "5",
-        f"http://{PUBLIC_ADDRESS}:{WEB_PORT}/metrics",
-    )
-    assert routed.stdout == "404", routed  # fmt: skip
+    assert _status_from_client(f"http://{PUBLIC_ADDRESS}:{METRICS_PORT}/metrics") in ("000", "")
+    assert _status_from_client(f"http://{PUBLIC_ADDRESS}:{WEB_PORT}/metrics") == "404"
 
 
 def test_curl_sees_the_endpoint_event_and_404_elsewhere(dep: Deployed) -> None:

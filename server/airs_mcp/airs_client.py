@@ -35,6 +35,7 @@ from aisecurity.scan.asyncio.scanner import Scanner
 from aisecurity.scan.models.content import Content
 
 from airs_mcp.config import Settings
+from airs_mcp.metrics import Metrics
 
 T = TypeVar("T")
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -140,11 +141,15 @@ class AirsClient:
     """Owns the process-wide SDK configuration and the single asyncio ``Scanner``."""
 
     def __init__(
-        self, settings: Settings, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+        self,
+        settings: Settings,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        metrics: Metrics | None = None,
     ) -> None:
         self._settings = settings
         self._scanner: Scanner | None = None
         self._sleep = sleep
+        self._metrics = metrics or Metrics()
         self.profile = AiProfile(profile_name=settings.profile_name, profile_id=settings.profile_id)
 
     @property
@@ -173,9 +178,14 @@ class AirsClient:
             raise AirsError("not_ready", "the AIRS client is not started")
         return self._scanner
 
-    async def call(self, op: Callable[[], Awaitable[T]]) -> T:
-        """Run one SDK call with the timeout and retry policy; raise ``AirsError`` on failure."""
+    async def call(self, op: Callable[[], Awaitable[T]], endpoint: str = "other") -> T:
+        """Run one SDK call with the timeout and retry policy; raise ``AirsError`` on failure.
+
+        Every attempt is counted in the metrics under ``endpoint`` (sync, async, results,
+        reports) with its HTTP status or failure kind; every retry once more as a retry.
+        """
         settings = self._settings
+        metrics = self._metrics
         attempts = 0
         while True:
             attempts += 1
@@ -185,6 +195,7 @@ class AirsClient:
                 raise
             except Exception as exc:
                 failure = classify(exc)
+                metrics.airs_failure(endpoint, failure.kind, failure.status)
                 log.debug("airs call failed: kind=%s status=%s", failure.kind, failure.status)
                 if not failure.retryable or attempts > settings.max_retries:
                     raise describe(
@@ -194,9 +205,12 @@ class AirsClient:
                 if failure.retry_after is not None:
                     wait = failure.retry_after
                 await self._sleep(min(wait, settings.max_retry_after_s))
+                metrics.airs_retries.labels(endpoint).inc()
                 continue
             if result is None:
+                metrics.airs_failure(endpoint, "invalid_response", None)
                 raise AirsError("invalid_response", "AIRS returned no scan result (non-200 reply)")
+            metrics.airs_success(endpoint)
             return result
 
     async def sync_scan(
@@ -215,17 +229,18 @@ class AirsClient:
                 tr_id=tr_id,
                 session_id=session_id,
                 metadata=metadata,
-            )
+            ),
+            "sync",
         )
 
     async def async_scan(self, objects: list[AsyncScanObject]) -> AsyncScanResponse:
         scanner = self._require()
-        return await self.call(lambda: scanner.async_scan(objects))
+        return await self.call(lambda: scanner.async_scan(objects), "async")
 
     async def query_scan_ids(self, scan_ids: list[str]) -> list[ScanIdResult]:
         scanner = self._require()
-        return await self.call(lambda: scanner.query_by_scan_ids(scan_ids))
+        return await self.call(lambda: scanner.query_by_scan_ids(scan_ids), "results")
 
     async def query_report_ids(self, report_ids: list[str]) -> list[ThreatScanReportObject]:
         scanner = self._require()
-        return await self.call(lambda: scanner.query_by_report_ids(report_ids))
+        return await self.call(lambda: scanner.query_by_report_ids(report_ids), "reports")

@@ -29,16 +29,18 @@ from airs_mcp.auth_gate import AuthGate, verifiers_for
 from airs_mcp.body_guard import BodyGuard
 from airs_mcp.config import Settings
 from airs_mcp.host_rules import transport_security
+from airs_mcp.metrics import Metrics, PortDispatch, metrics_app
 from airs_mcp.protections import warn_disabled
 from airs_mcp.resource_metadata import metadata_routes, metadata_url
 from airs_mcp.service import ScanService
 from airs_mcp.session_forwarder import SessionForwarder
 from airs_mcp.session_routing import SessionRouter
+from airs_mcp.shutdown import DrainGate
 from airs_mcp.sse_guard import SseGuard
 from airs_mcp.sse_sessions import SseSessions
 from airs_mcp.tools import register_tools
 
-__all__ = ["Runtime", "create_app"]
+__all__ = ["Runtime", "create_app", "serve_app"]
 
 SERVER_NAME = "airs-mcp"
 INSTRUCTIONS = (
@@ -48,10 +50,12 @@ INSTRUCTIONS = (
 
 
 class Runtime:
-    """Process state shared by the routes: the live service and readiness flags."""
+    """Process state shared by the routes: the live service, readiness flags and the metrics
+    (one registry per runtime, so per application)."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.metrics = Metrics()
         self.client: AirsClient | None = None
         self.scan_service: ScanService | None = None
         self.forwarder: SessionForwarder | None = None  # only with session routing
@@ -71,7 +75,7 @@ def build_mcp(runtime: Runtime) -> MCPServer:
     server: MCPServer = MCPServer(
         name=SERVER_NAME, version=__version__, instructions=INSTRUCTIONS, log_level="WARNING"
     )
-    register_tools(server, runtime.service)
+    register_tools(server, runtime.service, runtime.metrics)
     return server
 
 
@@ -97,7 +101,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        client = AirsClient(settings)
+        client = AirsClient(settings, metrics=runtime.metrics)
         client.start()
         runtime.client = client
         if settings.session_routing:
@@ -123,16 +127,21 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
         state = "shutting_down" if runtime.shutting_down else "starting"
         return JSONResponse({"status": state}, status_code=503)
 
+    metrics = runtime.metrics
+    metrics.bind_ready(lambda: runtime.ready)
     sse_app: ASGIApp = SseSessions(
-        BodyGuard(sse, limit, jsonrpc_errors=False), settings.max_sse_sessions
+        BodyGuard(sse, limit, jsonrpc_errors=False),
+        settings.max_sse_sessions,
+        metrics,
+        lambda: runtime.shutting_down,
     )
     if settings.session_routing:
         # Without a routing key and advertised address, the SSE app is served exactly as before.
-        sse_app = SessionRouter(sse_app, settings, security, lambda: runtime.forwarder)
+        sse_app = SessionRouter(sse_app, settings, security, lambda: runtime.forwarder, metrics)
     routes: list[BaseRoute] = [
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
-        *_guarded(streamable.routes, limit),
+        *_guarded(streamable.routes, limit, runtime),
         Mount("/sse", app=SseGuard(sse_app, security)),
     ]
     middleware: list[Middleware] = []
@@ -154,13 +163,21 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
     return app
 
 
-def _guarded(routes: list[BaseRoute], limit: int) -> list[BaseRoute]:
-    """The Streamable HTTP route with ``BodyGuard`` in front of the SDK's endpoint."""
+def serve_app(app: Starlette, metrics_port: int) -> ASGIApp:
+    """What uvicorn serves: ``app``, plus ``/metrics`` for requests that arrive on
+    ``metrics_port`` (a second listening socket; 0 = no metrics listener)."""
+    if not metrics_port:
+        return app
+    runtime: Runtime = app.state.runtime
+    return PortDispatch(app, metrics_app(runtime.metrics), metrics_port)
+
+
+def _guarded(routes: list[BaseRoute], limit: int, runtime: Runtime) -> list[BaseRoute]:
+    """The Streamable HTTP route behind ``BodyGuard`` and the shutdown's ``DrainGate``."""
     out: list[BaseRoute] = []
     for route in routes:
         if isinstance(route, Route):
-            route = Route(
-                route.path, endpoint=BodyGuard(route.endpoint, limit, jsonrpc_errors=True)
-            )
+            gate = DrainGate(route.endpoint, lambda: runtime.shutting_down, runtime.metrics)
+            route = Route(route.path, endpoint=BodyGuard(gate, limit, jsonrpc_errors=True))
         out.append(route)
     return out

@@ -37,6 +37,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from airs_mcp import owner_token
 from airs_mcp.config import Settings
 from airs_mcp.endpoint_event import add_query_parameter, rewrite_first_event
+from airs_mcp.metrics import Metrics
 from airs_mcp.owner_token import OwnerAddress, OwnerTokenError
 from airs_mcp.session_forwarder import (
     FORWARDED_HEADER,
@@ -81,6 +82,7 @@ class SessionRouter:
         settings: Settings,
         security: TransportSecuritySettings,
         forwarder: Callable[[], SessionForwarder | None],
+        metrics: Metrics | None = None,
     ) -> None:
         if settings.session_routing_key is None or settings.advertise_ip is None:
             raise ValueError("session routing needs a routing key and an advertise address")
@@ -91,6 +93,7 @@ class SessionRouter:
         self.peer_networks = settings.peer_networks
         self.guard = TransportSecurityMiddleware(security)
         self.forwarder = forwarder
+        self.metrics = metrics or Metrics()
         self.held: set[str] = set()  # canonical hex ids of the sessions whose stream is here
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -235,4 +238,5 @@ class SessionRouter:
             "duration_ms": round((time.perf_counter() - started) * 1000, 2),
         }
         log.info("session_forward", extra=fields)
+        self.metrics.forwards.labels(fields["outcome"]).inc()
         await response(scope, receive, send)

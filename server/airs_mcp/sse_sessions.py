@@ -4,7 +4,8 @@ Sits between the session router (or the SSE guard) and the SDK's SSE app, so it 
 GETs and the message POSTs of the sessions held by this replica, including POSTs that another
 replica forwarded here with the client's original ``Authorization`` header.
 
-- Stream GET: past ``max_sessions`` open streams, 503 with a clear body and one log line.
+- Stream GET: past ``max_sessions`` open streams, or once the process is shutting down, 503
+  with a clear body and one log line.
   Otherwise the session id is read from the ``endpoint`` event and bound to the principal of
   the request's token until the stream ends.
 - Message POST for a session held here: a different principal (another valid token) gets 403.
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.server.auth.provider import principal_components
@@ -21,6 +23,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from airs_mcp.endpoint_event import add_query_parameter, rewrite_first_event
+from airs_mcp.metrics import Metrics
 from airs_mcp.session_routing import session_tag
 
 __all__ = ["SseSessions"]
@@ -30,6 +33,10 @@ RETRY_AFTER_S = "5"
 FULL = (
     "Too many open SSE sessions on this server (AIRS_MCP_MAX_SSE_SESSIONS); retry later, "
     "or use the Streamable HTTP endpoint /mcp"
+)
+DRAINING = (
+    "This server is shutting down and takes no new sessions; connect again (another replica "
+    "will answer)"
 )
 FOREIGN = "This session was opened with another credential"
 
@@ -55,11 +62,20 @@ def _canonical(session_id: str) -> str | None:
 
 
 class SseSessions:
-    def __init__(self, app: ASGIApp, max_sessions: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_sessions: int,
+        metrics: Metrics | None = None,
+        shutting_down: Callable[[], bool] = lambda: False,
+    ) -> None:
         self.app = app
         self.max_sessions = max_sessions  # 0: no cap
         self.open = 0
         self.owners: dict[str, Principal] = {}
+        self.metrics = metrics or Metrics()
+        self.metrics.bind_sse_sessions(lambda: self.open)
+        self.shutting_down = shutting_down
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -73,7 +89,14 @@ class SseSessions:
         await self.app(scope, receive, send)
 
     async def _stream(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.shutting_down():
+            log.info("sse_session_refused", extra={"reason": "shutting_down"})
+            self.metrics.sessions_refused.labels("sse", "shutting_down").inc()
+            refusal = Response(DRAINING, status_code=503, headers={"Retry-After": "1"})
+            await refusal(scope, receive, send)
+            return
         if self.max_sessions and self.open >= self.max_sessions:
+            self.metrics.sessions_refused.labels("sse", "session_cap").inc()
             log.warning(
                 "sse_session_refused",
                 extra={"open_sessions": self.open, "max_sse_sessions": self.max_sessions},

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Annotated, Any, TypeVar
@@ -14,6 +13,7 @@ from pydantic import Field
 
 from airs_mcp import log
 from airs_mcp.airs_client import AirsError
+from airs_mcp.metrics import Metrics
 from airs_mcp.models import (
     MAX_ID_CHARS,
     MAX_NAME_CHARS,
@@ -37,10 +37,13 @@ READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=True, idempoten
 
 
 async def run_logged(
-    tool: str, work: Callable[[], Awaitable[T]], fields: Callable[[T], dict[str, Any]]
+    tool: str,
+    work: Callable[[], Awaitable[T]],
+    fields: Callable[[T], dict[str, Any]],
+    metrics: Metrics,
 ) -> T:
-    """Run a tool body; map failures to ``ToolError``; log one line either way."""
-    started = time.perf_counter()
+    """Run a tool body; map failures to ``ToolError``; log one line and count it either way."""
+    started = metrics.call_started()
     outcome, extra = "ok", {}
     try:
         result = await work()
@@ -59,7 +62,8 @@ async def run_logged(
         outcome = "internal_error"
         raise
     finally:
-        log.tool_call(tool, (time.perf_counter() - started) * 1000, outcome, **extra)
+        elapsed = metrics.call_finished(tool, outcome, started)
+        log.tool_call(tool, elapsed * 1000, outcome, **extra)
 
 
 def _summary_fields(result: ScanSummary) -> dict[str, Any]:
@@ -81,7 +85,7 @@ def _batch_fields(result: BatchScanResult) -> dict[str, Any]:
     }
 
 
-def register_tools(server: MCPServer, service: Callable[[], ScanService]) -> None:
+def register_tools(server: MCPServer, service: Callable[[], ScanService], metrics: Metrics) -> None:
     """Register the four tools on ``server``; ``service()`` returns the live ScanService."""
 
     @server.tool(
@@ -130,7 +134,9 @@ def register_tools(server: MCPServer, service: Callable[[], ScanService]) -> Non
             app_user=app_user,
             ai_model=ai_model,
         )
-        return await run_logged("pan_inline_scan", lambda: service().inline(item), _summary_fields)
+        return await run_logged(
+            "pan_inline_scan", lambda: service().inline(item), _summary_fields, metrics
+        )
 
     @server.tool(name="pan_batch_scan", title="AIRS batch (async) scan", annotations=READ_ONLY)
     async def pan_batch_scan(
@@ -146,7 +152,9 @@ def register_tools(server: MCPServer, service: Callable[[], ScanService]) -> Non
         error. Fetch verdicts later with pan_get_scan_results (scan ids) or
         pan_get_scan_reports (report ids).
         """
-        return await run_logged("pan_batch_scan", lambda: service().batch(items), _batch_fields)
+        return await run_logged(
+            "pan_batch_scan", lambda: service().batch(items), _batch_fields, metrics
+        )
 
     @server.tool(name="pan_get_scan_results", title="AIRS scan results", annotations=READ_ONLY)
     async def pan_get_scan_results(
@@ -168,6 +176,7 @@ def register_tools(server: MCPServer, service: Callable[[], ScanService]) -> Non
                 "scan_ids": sorted({e.scan_id for e in r.results}),
                 "entries": len(r.results),
             },
+            metrics,
         )
 
     @server.tool(name="pan_get_scan_reports", title="AIRS threat reports", annotations=READ_ONLY)
@@ -189,4 +198,5 @@ def register_tools(server: MCPServer, service: Callable[[], ScanService]) -> Non
                 "scan_ids": sorted({e.scan_id for e in r.reports if e.scan_id}),
                 "entries": len(r.reports),
             },
+            metrics,
         )

@@ -30,7 +30,7 @@ RESPONSE_TIMEOUT_S = 30.0
 POOL_TIMEOUT_S = 10.0
 # Request headers the owner needs to treat the POST as if it had come to it directly: the same
 # Host/Origin checks, the same content type, the same credential.
-REQUEST_HEADERS = ("content-type", "authorization", "host", "origin")
+REQUEST_HEADERS = ("content-type", "authorization", "host", "origin", "traceparent")
 RESPONSE_HEADERS = ("content-type", "www-authenticate")
 
 

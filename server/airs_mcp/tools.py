@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Annotated, Any, TypeVar
 
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import ToolAnnotations
 from pydantic import Field
@@ -26,6 +26,7 @@ from airs_mcp.models import (
     ToolEventInput,
 )
 from airs_mcp.service import ScanService
+from airs_mcp.trace_context import request_trace_id
 from airs_mcp.validation import InputProblem
 
 T = TypeVar("T")
@@ -36,14 +37,28 @@ Name = partial(Field, max_length=MAX_NAME_CHARS)
 READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=True, idempotent_hint=True)
 
 
+def _trace_fields(ctx: Context | None) -> dict[str, Any]:
+    """``trace_id`` of the HTTP request that carried the call, when it had a traceparent."""
+    if ctx is None:
+        return {}
+    try:
+        request = ctx.request_context.request
+    except ValueError:  # no request context (called outside a request)
+        return {}
+    found = request_trace_id(request)
+    return {"trace_id": found} if found else {}
+
+
 async def run_logged(
     tool: str,
     work: Callable[[], Awaitable[T]],
     fields: Callable[[T], dict[str, Any]],
     metrics: Metrics,
+    ctx: Context | None = None,
 ) -> T:
     """Run a tool body; map failures to ``ToolError``; log one line and count it either way."""
     started = metrics.call_started()
+    trace = _trace_fields(ctx)
     outcome, extra = "ok", {}
     try:
         result = await work()
@@ -63,7 +78,7 @@ async def run_logged(
         raise
     finally:
         elapsed = metrics.call_finished(tool, outcome, started)
-        log.tool_call(tool, elapsed * 1000, outcome, **extra)
+        log.tool_call(tool, elapsed * 1000, outcome, **trace, **extra)
 
 
 def _summary_fields(result: ScanSummary) -> dict[str, Any]:
@@ -114,6 +129,7 @@ def register_tools(server: MCPServer, service: Callable[[], ScanService], metric
         app_name: Annotated[str | None, Name(description="Calling AI application.")] = None,
         app_user: Annotated[str | None, Name(description="End user of the application.")] = None,
         ai_model: Annotated[str | None, Name(description="AI model in use.")] = None,
+        ctx: Context | None = None,
     ) -> ScanSummary:
         """Scan a prompt and/or response synchronously with AIRS and return the verdict.
 
@@ -135,7 +151,7 @@ def register_tools(server: MCPServer, service: Callable[[], ScanService], metric
             ai_model=ai_model,
         )
         return await run_logged(
-            "pan_inline_scan", lambda: service().inline(item), _summary_fields, metrics
+            "pan_inline_scan", lambda: service().inline(item), _summary_fields, metrics, ctx
         )
 
     @server.tool(name="pan_batch_scan", title="AIRS batch (async) scan", annotations=READ_ONLY)
@@ -144,6 +160,7 @@ def register_tools(server: MCPServer, service: Callable[[], ScanService], metric
             list[ScanItem],
             Field(description="Things to scan, each shaped like pan_inline_scan's arguments."),
         ],
+        ctx: Context | None = None,
     ) -> BatchScanResult:
         """Submit many scans to AIRS asynchronously (at most 1,000 items per call by default).
 
@@ -153,7 +170,7 @@ def register_tools(server: MCPServer, service: Callable[[], ScanService], metric
         pan_get_scan_reports (report ids).
         """
         return await run_logged(
-            "pan_batch_scan", lambda: service().batch(items), _batch_fields, metrics
+            "pan_batch_scan", lambda: service().batch(items), _batch_fields, metrics, ctx
         )
 
     @server.tool(name="pan_get_scan_results", title="AIRS scan results", annotations=READ_ONLY)
@@ -162,6 +179,7 @@ def register_tools(server: MCPServer, service: Callable[[], ScanService], metric
             list[Annotated[str, Field(max_length=MAX_ID_CHARS)]],
             Field(description="Scan ids (UUIDs) to look up."),
         ],
+        ctx: Context | None = None,
     ) -> ScanResultsOutput:
         """Look up scan results by scan id (duplicates are removed; queried 5 at a time).
 
@@ -177,6 +195,7 @@ def register_tools(server: MCPServer, service: Callable[[], ScanService], metric
                 "entries": len(r.results),
             },
             metrics,
+            ctx,
         )
 
     @server.tool(name="pan_get_scan_reports", title="AIRS threat reports", annotations=READ_ONLY)
@@ -185,6 +204,7 @@ def register_tools(server: MCPServer, service: Callable[[], ScanService], metric
             list[Annotated[str, Field(max_length=MAX_ID_CHARS)]],
             Field(description="Report ids ('R' followed by the scan id)."),
         ],
+        ctx: Context | None = None,
     ) -> ScanReportsOutput:
         """Fetch detailed threat reports by report id (duplicates removed; 5 per request).
 
@@ -199,4 +219,5 @@ def register_tools(server: MCPServer, service: Callable[[], ScanService], metric
                 "entries": len(r.reports),
             },
             metrics,
+            ctx,
         )

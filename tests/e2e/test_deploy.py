@@ -20,6 +20,7 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -822,6 +823,33 @@ def test_no_token_or_session_id_in_the_traefik_access_log_or_events(dep: Deploye
         assert token not in text, where
         assert session_id not in text, where
         assert "session_id=" not in text, where
+
+
+def test_a_call_is_followed_from_the_access_log_to_the_server_log(dep: Deployed) -> None:
+    """Traefik's TraceId of each message POST is the trace_id of the tool_call line of the pod
+    that ran the call."""
+    token = client_token(dep.cluster)
+    since = time.time()
+    assert_double_verdicts(all_tools(SSE_URL, token))
+    logs = dep.cluster.kubectl("logs", "-n", "traefik", "-l", "app.kubernetes.io/name=traefik",
+                               "--tail=-1", "--max-log-requests", "10").stdout  # fmt: skip
+    posted = set()
+    for line in logs.splitlines():
+        if '"TraceId"' in line and '"RequestMethod":"POST"' in line.replace(" ", ""):
+            posted.add(json.loads(line)["TraceId"])
+    traced = set()
+    for pod in _server_pods(dep.cluster):
+        for line in dep.cluster.kubectl("logs", "-n", "aisecurity", pod).stdout.splitlines():
+            if '"tool_call"' in line and '"trace_id"' in line:
+                entry = json.loads(line)
+                if entry["msg"] == "tool_call" and _log_time(entry) >= since - 1:
+                    traced.add(entry["trace_id"])
+    assert len(traced) >= 6, traced  # 3 inline scans, a batch, results, a report query
+    assert traced <= posted, traced - posted
+
+
+def _log_time(entry: dict[str, Any]) -> float:
+    return datetime.fromisoformat(entry["ts"].replace("Z", "+00:00")).timestamp()
 
 
 PROBE_NAMESPACE = "airs-netpol-probe"

@@ -229,6 +229,9 @@ def test_site_applies_every_object(sc: Scenario) -> None:
     assert "--providers.kubernetescrd.namespaces=aisecurity" in args
     assert "--providers.kubernetescrd.disableClusterScopeResources=true" in args
     assert "--accesslog.fields.names.RequestPath=drop" in args
+    # Trace ids for every request (access log TraceId, traceparent upstream), nothing exported.
+    assert {"--tracing=true", "--tracing.sampleRate=0.0"} <= set(args)
+    assert not [a for a in args if a.startswith("--tracing.otlp")], args
     assert not [a for a in args if a.startswith("--api")], args  # dashboard off, never insecure
     # The example inventory keeps plain HTTP for the seed's clients (demo choice).
     assert not [a for a in args if "redirections" in a], args

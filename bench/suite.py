@@ -1,0 +1,756 @@
+"""The benchmark suite of issue 13: one command, every figure, one JSON, one PNG.
+
+Run from the repository root::
+
+    .venv/bin/python -m bench            # full run, ~8 minutes on 2 busy cores
+    .venv/bin/python -m bench --quick    # smoke run, ~1 minute, same figures, few samples
+
+It starts a lean AIRS double (``bench.lean_double``; HTTPS on loopback), ``airs-mcp-server``
+processes with this checkout's code first on ``PYTHONPATH``, and a real Traefik for the proxy
+figure. Every comparison is measured side by side in one run (interleaved rounds or
+alternating windows), so background load hits both sides alike; read the ratios, not the
+absolute numbers. Traffic goes to 127.0.0.1 only, every loop is bounded in count and time.
+
+Writes ``bench/results/suite.json`` and ``suite.png`` (``--out``/``--name`` change that) and
+prints one table. ``bench/README.md`` explains each figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import ssl
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+PROMPT = "What is the capital of France?"
+FIGURES = (
+    "double_cost",
+    "latency_0ms",
+    "latency_20ms",
+    "throughput",
+    "idle_sessions",
+    "output_schema",
+    "batch",
+    "traefik",
+)
+
+
+def _code_first_on_path() -> None:
+    """This checkout's server code first, for this process and every server it starts."""
+    paths = [str(ROOT / "server"), str(ROOT)]
+    old = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p not in paths]
+    os.environ["PYTHONPATH"] = os.pathsep.join(paths + old)
+    for path in reversed(paths):
+        if path in sys.path:
+            sys.path.remove(path)
+        sys.path.insert(0, path)
+
+
+_code_first_on_path()
+
+from mcp.client.session import ClientSession  # noqa: E402
+
+from tests.fixtures import mcp_client  # noqa: E402
+from tests.fixtures.processes import (  # noqa: E402
+    PROFILE_NAME,
+    TEST_TOKEN,
+    AirsDouble,
+    McpServerHandle,
+    _clean_env,
+    _spawn,
+    _wait_port,
+    launch_mcp_server,
+)
+
+Call = Callable[[], Awaitable[Any]]
+
+
+# --- statistics -------------------------------------------------------------------------------
+def percentile(values: list[float], fraction: float) -> float:
+    """Nearest-rank percentile."""
+    ordered = sorted(values)
+    rank = max(1, round(fraction * len(ordered)))
+    return ordered[min(rank, len(ordered)) - 1]
+
+
+def summarise(samples: list[float]) -> dict[str, float]:
+    return {
+        "n": len(samples),
+        "p50_ms": round(percentile(samples, 0.50), 3),
+        "p95_ms": round(percentile(samples, 0.95), 3),
+        "mean_ms": round(statistics.fmean(samples), 3),
+    }
+
+
+async def interleaved(calls: dict[str, Call], rounds: int, warmup: int) -> dict[str, list[float]]:
+    """Each round times one call of every series, in rotating order; returns ms samples."""
+    names = list(calls)
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    for index in range(warmup + rounds):
+        shift = index % len(names)
+        for name in names[shift:] + names[:shift]:
+            begin = time.perf_counter()
+            await calls[name]()
+            elapsed = (time.perf_counter() - begin) * 1000
+            if index >= warmup:
+                samples[name].append(elapsed)
+    return samples
+
+
+def with_ratios(samples: dict[str, list[float]], reference: str) -> dict[str, Any]:
+    series = {name: summarise(values) for name, values in samples.items()}
+    ref = series[reference]
+    for stats in series.values():
+        stats["x_p50"] = round(stats["p50_ms"] / ref["p50_ms"], 2)
+        stats["x_p95"] = round(stats["p95_ms"] / ref["p95_ms"], 2)
+    return {"reference": reference, "series": series}
+
+
+# --- processes --------------------------------------------------------------------------------
+class LeanDouble:
+    def __init__(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        port_file = directory / "lean.port"
+        argv = [sys.executable, "-m", "bench.lean_double"]
+        argv += ["--cert-dir", str(directory / "certs"), "--port-file", str(port_file)]
+        managed = _spawn("lean-double", argv, _clean_env(), directory / "lean.log")
+        port = _wait_port(managed, port_file)
+        self.url = f"https://127.0.0.1:{port}"
+        self.ca = directory / "certs" / "ca.pem"
+        self.handle = AirsDouble(
+            self.url, self.ca, "bench-placeholder-key", managed, self.ca.parent
+        )
+        self.ssl = ssl.create_default_context(cafile=str(self.ca))
+
+    def set_latency(self, ms: float) -> None:
+        httpx.post(f"{self.url}/_lean/latency", json={"ms": ms}, verify=self.ssl).raise_for_status()
+
+    def stop(self) -> None:
+        self.handle.process.stop()
+
+
+SERVER_ENV = {
+    # The idle-session figure opens thousands of streams: no session cap, no concurrency cap.
+    "AIRS_MCP_MAX_SSE_SESSIONS": "0",
+    "AIRS_MCP_LIMIT_CONCURRENCY": "0",
+    "AIRS_MCP_BATCH_CONCURRENCY": None,
+}
+
+
+def start_server(double: LeanDouble, directory: Path, **env: str | None) -> McpServerHandle:
+    return launch_mcp_server(double.handle, directory, env_overrides={**SERVER_ENV, **env})
+
+
+def rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError("no VmRSS")
+
+
+# --- clients ----------------------------------------------------------------------------------
+class NoValidationSession(ClientSession):
+    """The 2.x client with its output-schema check skipped (the issue's 'validation off')."""
+
+    async def validate_tool_result(self, name: str, result: Any) -> None:
+        return None
+
+
+async def mcp_session(
+    stack: AsyncExitStack, transport: str, base_url: str, *, validate: bool = False
+) -> ClientSession:
+    original = mcp_client.ClientSession
+    mcp_client.ClientSession = ClientSession if validate else NoValidationSession  # type: ignore[misc]
+    try:
+        session = await stack.enter_async_context(mcp_client.open_session(transport, base_url))
+    finally:
+        mcp_client.ClientSession = original  # type: ignore[misc]
+    if validate:
+        await session.list_tools()  # fills the client's output-schema cache
+    return session
+
+
+def inline_call(session: ClientSession) -> Call:
+    async def call() -> None:
+        result = await session.call_tool("pan_inline_scan", {"prompt": PROMPT})
+        if result.is_error or result.structured_content["action"] != "allow":
+            raise RuntimeError(f"unexpected result {result}")
+
+    return call
+
+
+class Direct:
+    """The direct SDK: one asyncio ``Scanner``, as the server holds one."""
+
+    def __init__(self, double: LeanDouble, stack: AsyncExitStack) -> None:
+        os.environ["SSL_CERT_FILE"] = str(double.ca)  # the SDK reads it at session creation
+        import aisecurity
+        from aisecurity.generated_openapi_client import AiProfile
+        from aisecurity.scan.asyncio.scanner import Scanner
+        from aisecurity.scan.models.content import Content
+
+        aisecurity.init(api_key="bench-placeholder-key", api_endpoint=double.url)
+        self.scanner = Scanner()
+        stack.push_async_callback(self.scanner.close)
+        self.profile = AiProfile(profile_name=PROFILE_NAME)
+        self.content = Content
+
+    async def call(self) -> None:
+        response = await self.scanner.sync_scan(
+            ai_profile=self.profile, content=self.content(prompt=PROMPT)
+        )
+        if response.action != "allow":
+            raise RuntimeError(f"unexpected action {response.action}")
+
+
+# --- figures ----------------------------------------------------------------------------------
+async def double_cost(double: LeanDouble, direct: Direct, rounds: int) -> dict[str, Any]:
+    """The lean double's own round trip (plain aiohttp POST) beside the SDK's sync_scan."""
+    import aiohttp
+
+    body = json.dumps({"ai_profile": {"profile_name": PROFILE_NAME}, "contents": [{"prompt": 1}]})
+    async with aiohttp.ClientSession() as http:
+
+        async def raw() -> None:
+            async with http.post(
+                f"{double.url}/v1/scan/sync/request", data=body, ssl=double.ssl
+            ) as response:
+                await response.read()
+
+        samples = await interleaved({"raw_http": raw, "direct_sdk": direct.call}, rounds, 10)
+    out = with_ratios(samples, "direct_sdk")
+    out["double_share_of_sdk_p50"] = out["series"]["raw_http"]["x_p50"]
+    return out
+
+
+async def latency(server: McpServerHandle, direct: Direct, rounds: int) -> dict[str, Any]:
+    async with AsyncExitStack() as stack:
+        calls = {
+            "sse": inline_call(await mcp_session(stack, "sse", server.url)),
+            "streamable_http": inline_call(await mcp_session(stack, "streamable_http", server.url)),
+            "direct_sdk": direct.call,
+        }
+        samples = await interleaved(calls, rounds, max(3, rounds // 10))
+    return with_ratios(samples, "direct_sdk")
+
+
+async def _window(calls: list[Call], seconds: float) -> int:
+    """Every worker calls in a loop until the window closes; returns completed calls."""
+    deadline = time.perf_counter() + seconds
+    done = 0
+
+    async def worker(call: Call) -> None:
+        nonlocal done
+        while time.perf_counter() < deadline:
+            await call()
+            done += 1
+
+    await asyncio.gather(*(worker(c) for c in calls))
+    return done
+
+
+async def throughput(
+    server: McpServerHandle,
+    double: LeanDouble,
+    direct: Direct,
+    levels: list[int],
+    latencies: list[int],
+    seconds: float,
+    repeats: int,
+) -> dict[str, Any]:
+    """calls/s at each concurrency: SSE sessions, Streamable HTTP sessions, direct SDK tasks."""
+    out: dict[str, Any] = {}
+    for level in levels:
+        async with AsyncExitStack() as stack:
+            sse = [inline_call(await mcp_session(stack, "sse", server.url)) for _ in range(level)]
+            http = [
+                inline_call(await mcp_session(stack, "streamable_http", server.url))
+                for _ in range(level)
+            ]
+            modes = {"sse": sse, "streamable_http": http, "direct_sdk": [direct.call] * level}
+            for ms in latencies:
+                double.set_latency(ms)
+                await _window(modes["sse"][:1], 0.3)  # settle after the switch
+                counts: dict[str, list[float]] = {m: [] for m in modes}
+                for rep in range(repeats):
+                    order = list(modes) if rep % 2 == 0 else list(reversed(modes))
+                    for mode in order:
+                        counts[mode].append(await _window(modes[mode], seconds) / seconds)
+                rates = {m: round(statistics.fmean(v), 1) for m, v in counts.items()}
+                ref = rates["direct_sdk"]
+                out[f"{level}@{ms}ms"] = {
+                    "sessions": level,
+                    "latency_ms": ms,
+                    "calls_per_s": rates,
+                    "x_direct": {m: round(r / ref, 2) for m, r in rates.items()},
+                }
+    double.set_latency(0)
+    return out
+
+
+async def _idle_session(http: httpx.AsyncClient, base: str, streams: list[Any]) -> None:
+    headers = {"Authorization": f"Bearer {TEST_TOKEN}"}
+    request = http.build_request("GET", f"{base}/sse/", headers=headers)
+    response = await http.send(request, stream=True)
+    lines = response.aiter_lines()
+    endpoint = None
+    async for line in lines:
+        if line.startswith("data:"):
+            endpoint = line[5:].strip()
+            break
+    if endpoint is None:
+        raise RuntimeError("no endpoint event")
+    url = base + endpoint
+    init = mcp_client.initialize_request("bench-idle")
+    (await http.post(url, json=init, headers=headers)).raise_for_status()
+    async for line in lines:  # the initialize answer arrives on the stream
+        if line.startswith("data:"):
+            break
+    note = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+    (await http.post(url, json=note, headers=headers)).raise_for_status()
+    streams.append(response)
+
+
+async def idle_sessions(
+    double: LeanDouble, directory: Path, counts: list[int], settle: float
+) -> dict[str, Any]:
+    """RSS of a fresh server: baseline, with N idle initialised SSE sessions, after they close."""
+    server = start_server(double, directory)
+    pid = server.process.proc.pid
+    out: dict[str, Any] = {"runs": []}
+    try:
+        async with AsyncExitStack() as stack:
+            warm = inline_call(await mcp_session(stack, "sse", server.url))
+            for _ in range(20):
+                await warm()
+        await asyncio.sleep(settle)
+        baseline = rss_kb(pid)
+        out["baseline_rss_kb"] = baseline
+        limits = httpx.Limits(max_connections=None, max_keepalive_connections=200)
+        for count in counts:
+            before = rss_kb(pid)
+            streams: list[Any] = []
+            began = time.perf_counter()
+            async with httpx.AsyncClient(limits=limits, timeout=60) as http:
+                for start in range(0, count, 50):
+                    size = min(50, count - start)
+                    await asyncio.gather(
+                        *(_idle_session(http, server.url, streams) for _ in range(size))
+                    )
+                opened_s = time.perf_counter() - began
+                await asyncio.sleep(settle)
+                held = rss_kb(pid)
+                for response in streams:
+                    await response.aclose()
+            await asyncio.sleep(settle * 2)
+            after = rss_kb(pid)
+            out["runs"].append(
+                {
+                    "sessions": count,
+                    "open_seconds": round(opened_s, 2),
+                    "rss_before_kb": before,
+                    "rss_held_kb": held,
+                    "rss_after_close_kb": after,
+                    "kb_per_session": round((held - before) / count, 1),
+                    "after_close_over_baseline": round(after / baseline, 3),
+                }
+            )
+    finally:
+        server.stop()
+    return out
+
+
+async def output_schema(server: McpServerHandle, rounds: int) -> dict[str, Any]:
+    """What the output schema costs the client: 2.x client with and without its check, plus the
+    check alone, compiled once (2.x) or rebuilt per call like ``jsonschema.validate`` (1.x)."""
+    import jsonschema
+
+    async with AsyncExitStack() as stack:
+        checked = await mcp_session(stack, "sse", server.url, validate=True)
+        unchecked = await mcp_session(stack, "sse", server.url)
+        tools = {t.name: t for t in (await checked.list_tools()).tools}
+        schema = tools["pan_inline_scan"].output_schema
+        result = await checked.call_tool("pan_inline_scan", {"prompt": PROMPT})
+        samples = await interleaved(
+            {"client_2x_validating": inline_call(checked), "no_validation": inline_call(unchecked)},
+            rounds,
+            max(3, rounds // 10),
+        )
+    out = with_ratios(samples, "no_validation")
+    instance = result.structured_content
+    validator = jsonschema.validators.validator_for(schema)(schema)
+    micro: dict[str, list[float]] = {"compiled_once_2x": [], "validate_per_call_1x": []}
+    for _ in range(200):
+        begin = time.perf_counter()
+        list(validator.iter_errors(instance))
+        micro["compiled_once_2x"].append((time.perf_counter() - begin) * 1000)
+        begin = time.perf_counter()
+        jsonschema.validate(instance, schema)
+        micro["validate_per_call_1x"].append((time.perf_counter() - begin) * 1000)
+    out["check_alone_ms"] = {k: round(statistics.median(v), 3) for k, v in micro.items()}
+    text = json.dumps(schema)
+    out["schema"] = {"bytes": len(text), "has_defs_or_ref": "$defs" in text or "$ref" in text}
+    out["added_p50_ms"] = round(
+        out["series"]["client_2x_validating"]["p50_ms"] - out["series"]["no_validation"]["p50_ms"],
+        3,
+    )
+    return out
+
+
+async def batch(
+    server: McpServerHandle, double: LeanDouble, items: int, repeats: int
+) -> dict[str, Any]:
+    """pan_batch_scan of N items vs N sequential pan_inline_scan calls, double at 20 ms."""
+    double.set_latency(20)
+    try:
+        async with AsyncExitStack() as stack:
+            session = await mcp_session(stack, "sse", server.url)
+            one = inline_call(session)
+            payload = {"items": [{"prompt": f"{PROMPT} #{i}"} for i in range(items)]}
+
+            async def batch_call() -> None:
+                result = await session.call_tool("pan_batch_scan", payload)
+                if result.is_error or result.structured_content["failed"]:
+                    raise RuntimeError(f"batch failed: {result.content}")
+
+            async def sequential() -> None:
+                for _ in range(items):
+                    await one()
+
+            samples = await interleaved(
+                {"batch_scan": batch_call, "sequential_inline": sequential}, repeats, 1
+            )
+    finally:
+        double.set_latency(0)
+    out = with_ratios(samples, "batch_scan")
+    out["items"] = items
+    out["latency_ms"] = 20
+    out["speedup"] = out["series"]["sequential_inline"]["x_p50"]
+    return out
+
+
+async def traefik(
+    server: McpServerHandle, directory: Path, direct: Direct, rounds: int
+) -> dict[str, Any]:
+    """The same calls through a real Traefik (sticky cookie) and straight to the process."""
+    from tests.fixtures import traefik as fixture
+
+    base_config = fixture.dynamic_config
+
+    def with_mcp_route(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        """The fixture routes ``/sse/`` only; the bench adds ``/mcp`` to the same service."""
+        config = base_config(*args, **kwargs)
+        routers = config["http"]["routers"]
+        routers["mcp"] = {**routers["sse"], "rule": "Path(`/mcp`)"}
+        return config
+
+    fixture.dynamic_config = with_mcp_route
+    try:
+        proxy_cm = fixture.run_traefik([server.url], sticky=True, directory=directory)
+        proxy = proxy_cm.__enter__()
+    finally:
+        fixture.dynamic_config = base_config
+    try:
+        async with AsyncExitStack() as stack:
+            calls = {
+                "sse_direct": inline_call(await mcp_session(stack, "sse", server.url)),
+                "sse_traefik": inline_call(await mcp_session(stack, "sse", proxy.url)),
+                "streamable_http_direct": inline_call(
+                    await mcp_session(stack, "streamable_http", server.url)
+                ),
+                "streamable_http_traefik": inline_call(
+                    await mcp_session(stack, "streamable_http", proxy.url)
+                ),
+                "direct_sdk": direct.call,
+            }
+            samples = await interleaved(calls, rounds, max(3, rounds // 10))
+    finally:
+        proxy_cm.__exit__(None, None, None)
+    out = with_ratios(samples, "direct_sdk")
+    series = out["series"]
+    out["traefik_over_direct_p50"] = {
+        t: round(series[f"{t}_traefik"]["p50_ms"] / series[f"{t}_direct"]["p50_ms"], 2)
+        for t in ("sse", "streamable_http")
+    }
+    return out
+
+
+# --- run --------------------------------------------------------------------------------------
+PLANS = {
+    "quick": {
+        "rounds": 15,
+        "levels": [1, 10],
+        "latencies": [20],
+        "window_s": 1.0,
+        "repeats": 1,
+        "idle": [100],
+        "settle": 1.0,
+        "batch_items": 20,
+        "batch_repeats": 1,
+    },
+    "full": {
+        "rounds": 300,
+        "levels": [1, 10, 100],
+        "latencies": [0, 20],
+        "window_s": 4.0,
+        "repeats": 2,
+        "idle": [1000, 3000],
+        "settle": 3.0,
+        "batch_items": 100,
+        "batch_repeats": 3,
+    },
+}
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    plan = dict(PLANS["quick" if args.quick else "full"])
+    workdir = Path(tempfile.mkdtemp(prefix="bench-suite-"))
+    started_at = datetime.now(UTC).isoformat(timespec="seconds")
+    load_before = os.getloadavg()
+    clock = time.monotonic()
+    timings: dict[str, float] = {}
+    figures: dict[str, Any] = {}
+    double = LeanDouble(workdir / "double")
+    server = None
+    try:
+        server = start_server(double, workdir / "server")
+        async with AsyncExitStack() as stack:
+            direct = Direct(double, stack)
+
+            async def step(name: str, work: Awaitable[Any]) -> None:
+                began = time.monotonic()
+                print(f"[bench] {name} ...", flush=True)
+                figures[name] = await work
+                timings[name] = round(time.monotonic() - began, 1)
+
+            rounds = plan["rounds"]
+            await step("double_cost", double_cost(double, direct, rounds))
+            await step("latency_0ms", latency(server, direct, rounds))
+            double.set_latency(20)
+            await step("latency_20ms", latency(server, direct, max(10, rounds // 2)))
+            double.set_latency(0)
+            await step(
+                "throughput",
+                throughput(
+                    server,
+                    double,
+                    direct,
+                    plan["levels"],
+                    plan["latencies"],
+                    plan["window_s"],
+                    plan["repeats"],
+                ),
+            )
+            await step("output_schema", output_schema(server, max(10, rounds // 2)))
+            await step("batch", batch(server, double, plan["batch_items"], plan["batch_repeats"]))
+            await step(
+                "traefik", traefik(server, workdir / "traefik", direct, max(10, rounds // 2))
+            )
+        server.stop()
+        server = None
+        await_idle = idle_sessions(double, workdir / "idle", plan["idle"], plan["settle"])
+        began = time.monotonic()
+        print("[bench] idle_sessions ...", flush=True)
+        figures["idle_sessions"] = await await_idle
+        timings["idle_sessions"] = round(time.monotonic() - began, 1)
+    finally:
+        if server is not None:
+            server.stop()
+        double.stop()
+    return {
+        "benchmark": "suite",
+        "mode": "quick" if args.quick else "full",
+        "started_at": started_at,
+        "seconds": round(time.monotonic() - clock, 1),
+        "step_seconds": timings,
+        "plan": plan,
+        "figures": {name: figures[name] for name in FIGURES},
+        "host": {
+            "cpus": os.cpu_count(),
+            "loadavg_before": [round(v, 2) for v in load_before],
+            "loadavg_after": [round(v, 2) for v in os.getloadavg()],
+            "python": platform.python_version(),
+        },
+    }
+
+
+# --- output -----------------------------------------------------------------------------------
+def table(result: dict[str, Any]) -> list[str]:
+    f = result["figures"]
+    rows = [f"{'figure':<44}{'p50 ms':>9}{'p95 ms':>9}{'x p50':>8}{'x p95':>8}"]
+
+    def series(title: str, block: dict[str, Any]) -> None:
+        rows.append(f"{title} (x: vs {block['reference']})")
+        for name, s in block["series"].items():
+            rows.append(
+                f"  {name:<42}{s['p50_ms']:>9.2f}{s['p95_ms']:>9.2f}{s['x_p50']:>8.2f}"
+                f"{s['x_p95']:>8.2f}"
+            )
+
+    series("lean double's own cost", f["double_cost"])
+    series("pan_inline_scan, double at 0 ms", f["latency_0ms"])
+    series("pan_inline_scan, double at 20 ms", f["latency_20ms"])
+    rows.append("throughput (calls/s; x vs direct SDK)")
+    for key, t in f["throughput"].items():
+        parts = ", ".join(
+            f"{m} {t['calls_per_s'][m]:.0f} (x{t['x_direct'][m]:.2f})" for m in t["calls_per_s"]
+        )
+        rows.append(f"  {key:<10}{parts}")
+    o = f["output_schema"]
+    series("output schema on the 2.x client", o)
+    rows.append(
+        f"  check alone: compiled once {o['check_alone_ms']['compiled_once_2x']:.3f} ms, "
+        f"jsonschema.validate per call {o['check_alone_ms']['validate_per_call_1x']:.3f} ms; "
+        f"schema {o['schema']['bytes']} B, $defs/$ref: {o['schema']['has_defs_or_ref']}"
+    )
+    b = f["batch"]
+    series(f"{b['items']} items at 20 ms", b)
+    t = f["traefik"]
+    series("through Traefik (sticky) vs direct, double at 0 ms", t)
+    rows.append(f"  Traefik / direct p50: {t['traefik_over_direct_p50']}")
+    i = f["idle_sessions"]
+    rows.append(f"idle SSE sessions (baseline RSS {i['baseline_rss_kb'] / 1024:.1f} MB)")
+    for r in i["runs"]:
+        rows.append(
+            f"  {r['sessions']:>6} sessions: {r['kb_per_session']:.1f} kB each, held "
+            f"{r['rss_held_kb'] / 1024:.1f} MB, after close {r['rss_after_close_kb'] / 1024:.1f} MB"
+            f" (x{r['after_close_over_baseline']:.2f} baseline)"
+        )
+    c = f["double_cost"]["double_share_of_sdk_p50"]
+    rows.append(f"lean double raw round trip = {c:.2f} of the direct SDK call (p50)")
+    return rows
+
+
+def plot(result: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    f = result["figures"]
+    fig, axes = plt.subplots(2, 3, figsize=(16, 8.5))
+    (lat, thr, sch), (bat, tra, idl) = axes
+
+    names = ["direct_sdk", "sse", "streamable_http"]
+    width = 0.2
+    for offset, (key, label) in enumerate((("latency_0ms", "0 ms"), ("latency_20ms", "20 ms"))):
+        block = f[key]["series"]
+        for j, stat in enumerate(("p50_ms", "p95_ms")):
+            xs = [i + (offset * 2 + j - 1.5) * width for i in range(len(names))]
+            bars = lat.bar(xs, [block[n][stat] for n in names], width, label=f"{label} {stat[:3]}")
+            if stat == "p50_ms":
+                lat.bar_label(bars, [f"x{block[n]['x_p50']:.2f}" for n in names], fontsize=7)
+    lat.set_xticks(range(len(names)), names)
+    lat.set_ylabel("ms per call")
+    lat.set_title("pan_inline_scan vs direct SDK (label: p50 ratio)")
+    lat.legend(fontsize=7)
+
+    for key_ms, style in ((0, "--"), (20, "-")):
+        points = [t for t in f["throughput"].values() if t["latency_ms"] == key_ms]
+        if not points:
+            continue
+        levels = [p["sessions"] for p in points]
+        for mode in ("direct_sdk", "sse", "streamable_http"):
+            thr.plot(
+                levels,
+                [p["calls_per_s"][mode] for p in points],
+                style,
+                marker="o",
+                label=f"{mode} @{key_ms} ms",
+            )
+    thr.set_xscale("log")
+    thr.set_xlabel("concurrent sessions")
+    thr.set_ylabel("calls/s")
+    thr.set_title("throughput per process")
+    thr.legend(fontsize=7)
+
+    o = f["output_schema"]
+    labels = ["2.x validating", "no validation"]
+    vals = [o["series"]["client_2x_validating"]["p50_ms"], o["series"]["no_validation"]["p50_ms"]]
+    sch.bar(labels, vals, color=["tab:orange", "tab:blue"])
+    sch.set_ylabel("p50 ms per call")
+    sch.set_title(
+        f"output schema: check alone {o['check_alone_ms']['compiled_once_2x']:.3f} ms (2.x) / "
+        f"{o['check_alone_ms']['validate_per_call_1x']:.2f} ms (1.x style)",
+        fontsize=9,
+    )
+
+    b = f["batch"]
+    bvals = [b["series"]["batch_scan"]["p50_ms"], b["series"]["sequential_inline"]["p50_ms"]]
+    bat.bar(["pan_batch_scan", "sequential inline"], bvals, color=["tab:green", "tab:gray"])
+    bat.set_ylabel("ms for all items (p50)")
+    bat.set_title(f"{b['items']} items, double at 20 ms: x{b['speedup']:.1f}")
+
+    t = f["traefik"]["series"]
+    tnames = list(t)
+    tra.bar(range(len(tnames)), [t[n]["p50_ms"] for n in tnames], color="tab:purple")
+    tra.set_xticks(range(len(tnames)), [n.replace("_", "\n", 1) for n in tnames], fontsize=7)
+    tra.set_ylabel("p50 ms")
+    tra.set_title(
+        f"Traefik sticky / direct p50: {f['traefik']['traefik_over_direct_p50']}", fontsize=9
+    )
+
+    i = f["idle_sessions"]
+    runs = i["runs"]
+    idl.plot(
+        [0] + [r["sessions"] for r in runs],
+        [i["baseline_rss_kb"] / 1024] + [r["rss_held_kb"] / 1024 for r in runs],
+        marker="o",
+        label="held",
+    )
+    idl.scatter(
+        [r["sessions"] for r in runs],
+        [r["rss_after_close_kb"] / 1024 for r in runs],
+        color="tab:red",
+        label="after they close",
+    )
+    idl.axhline(i["baseline_rss_kb"] / 1024, color="gray", ls=":", label="baseline")
+    idl.set_xlabel("idle SSE sessions")
+    idl.set_ylabel("server RSS (MB)")
+    idl.set_title("idle sessions: " + ", ".join(f"{r['kb_per_session']:.0f} kB" for r in runs))
+    idl.legend(fontsize=7)
+
+    fig.suptitle(
+        f"airs-mcp bench suite ({result['mode']}), {result['started_at']}, "
+        f"{result['host']['cpus']} cores, load {result['host']['loadavg_before'][0]}",
+        fontsize=10,
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smoke run: few samples, ~1 minute")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="directory for JSON and PNG")
+    parser.add_argument("--name", default="suite", help="result file stem")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    result = asyncio.run(run(args))
+    args.out.mkdir(parents=True, exist_ok=True)
+    json_path = args.out / f"{args.name}.json"
+    png_path = args.out / f"{args.name}.png"
+    json_path.write_text(json.dumps(result, indent=2) + "\n")
+    plot(result, png_path)
+    print("\n".join(table(result)))
+    print(f"wrote {json_path} and {png_path} in {result['seconds']} s")
+    return 0

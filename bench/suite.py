@@ -334,8 +334,8 @@ async def idle_sessions(
     pid = server.process.proc.pid
     out: dict[str, Any] = {"runs": []}
     try:
-        async with AsyncExitStack() as stack:
-            warm = inline_call(await mcp_session(stack, "sse", server.url))
+        async with AsyncExitStack() as stack:  # stateless: closes at once (an SSE close can hang)
+            warm = inline_call(await mcp_session(stack, "streamable_http", server.url))
             for _ in range(20):
                 await warm()
         await asyncio.sleep(settle)
@@ -509,7 +509,7 @@ PLANS = {
         "latencies": [0, 20],
         "window_s": 4.0,
         "repeats": 2,
-        "idle": [1000, 3000],
+        "idle": [1000, 2000],
         "settle": 3.0,
         "batch_items": 100,
         "batch_repeats": 3,

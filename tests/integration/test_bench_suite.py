@@ -1,0 +1,63 @@
+"""The benchmark suite still runs end to end in its quick mode (no timing is asserted).
+
+A subprocess, like the other bench smoke tests: the SDK's configuration and sessions are
+process-wide.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench import suite
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_quick_suite_writes_every_figure(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--out", str(tmp_path), "--name", "smoke"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=400,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    result = json.loads((tmp_path / "smoke.json").read_text())
+    figures = result["figures"]
+    assert set(figures) == set(suite.FIGURES)
+    for key in ("latency_0ms", "latency_20ms"):
+        series = figures[key]["series"]
+        assert set(series) == {"sse", "streamable_http", "direct_sdk"}, key
+        for stats in series.values():
+            assert 0 < stats["p50_ms"] <= stats["p95_ms"]
+    assert figures["double_cost"]["double_share_of_sdk_p50"] > 0
+    levels = {entry["sessions"] for entry in figures["throughput"].values()}
+    assert levels == set(suite.PLANS["quick"]["levels"])
+    for entry in figures["throughput"].values():
+        assert set(entry["calls_per_s"]) == {"sse", "streamable_http", "direct_sdk"}
+        assert all(rate > 0 for rate in entry["calls_per_s"].values())
+    idle = figures["idle_sessions"]
+    assert idle["baseline_rss_kb"] > 0
+    assert [run["sessions"] for run in idle["runs"]] == suite.PLANS["quick"]["idle"]
+    assert all(run["rss_held_kb"] > 0 and run["rss_after_close_kb"] > 0 for run in idle["runs"])
+    schema = figures["output_schema"]
+    assert set(schema["series"]) == {"client_2x_validating", "no_validation"}
+    assert set(schema["check_alone_ms"]) == {"compiled_once_2x", "validate_per_call_1x"}
+    assert figures["batch"]["speedup"] > 0
+    assert set(figures["traefik"]["traefik_over_direct_p50"]) == {"sse", "streamable_http"}
+    assert "lean double" in proc.stdout
+    assert (tmp_path / "smoke.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_percentile_is_nearest_rank() -> None:
+    values = [float(v) for v in range(1, 101)]
+    assert suite.percentile(values, 0.50) == 50.0
+    assert suite.percentile(values, 0.95) == 95.0

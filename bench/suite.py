@@ -2,7 +2,7 @@
 
 Run from the repository root::
 
-    .venv/bin/python -m bench            # full run, ~8 minutes on 2 busy cores
+    .venv/bin/python -m bench            # full run, ~4-5 minutes on 2 busy cores
     .venv/bin/python -m bench --quick    # smoke run, ~1 minute, same figures, few samples
 
 It starts a lean AIRS double (``bench.lean_double``; HTTPS on loopback), ``airs-mcp-server``

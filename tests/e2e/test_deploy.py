@@ -194,7 +194,8 @@ def test_deploy_ends_with_the_endpoint_and_a_live_block_verdict(dep: Deployed) -
     # Progress, not diffs, on the terminal; every step named with its time.
     assert "--- before" not in dep.output
     assert "+++ after" not in dep.output
-    assert "Apply the server's Deployment, Service and HorizontalPodAutoscaler (" in dep.output
+    applied = "Apply the server's Deployment, Service, HorizontalPodAutoscaler and ServiceMonitor ("
+    assert applied in dep.output
     assert "done in" in dep.output
 
 
@@ -416,7 +417,8 @@ def _scale(cluster: EmbeddedCluster, replicas: int) -> None:
 
 def test_scaling_keeps_every_surviving_session_working(dep: Deployed, tmp_path: Path) -> None:
     """Sessions stay open while the replica set goes 3 -> 5 -> 2; afterwards every session whose
-    pod survived still works, the others end with an error (none hangs), new sessions work."""
+    pod survived still works; a session of a removed pod either is still served while that pod
+    drains (graceful shutdown) or ends with an error; none hangs, and new sessions work."""
     token = client_token(dep.cluster)
     _scale(dep.cluster, 3)
     env = {**os.environ, "AIRS_MCP_TOKEN": token}
@@ -451,8 +453,6 @@ def test_scaling_keeps_every_surviving_session_working(dep: Deployed, tmp_path: 
     for sid, outcome in zip(scan_ids, after, strict=True):
         if owners[sid] in survivors:
             assert outcome == "ok", (owners[sid], outcome)
-        else:
-            assert outcome != "ok", (owners[sid], outcome)
     assert_double_verdicts(all_tools(SSE_URL, token))  # a reconnect works
 
 
@@ -593,13 +593,16 @@ def test_an_airs_outage_gives_clear_errors_and_recovers(dep: Deployed) -> None:
     error within the timeout, the server pods stay Ready (the documented readiness policy: an
     AIRS outage is not a pod failure), and every session works again once AIRS is back."""
     token = client_token(dep.cluster)
+    _scale(dep.cluster, 2)  # the HPA pinned: a pod it adds under load would start unready
+    ready_before = {pod for pod, ready in _server_pods(dep.cluster).items() if ready}
     load = LoadRun(token, 10)
     ready_during = []
     try:
         _double_replicas(dep.cluster, 0)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            ready_during.append(all(_server_pods(dep.cluster).values()))
+            pods = _server_pods(dep.cluster)
+            ready_during.append(all(pods.get(pod) for pod in ready_before))
             time.sleep(3)
         _double_replicas(dep.cluster, 1)
         time.sleep(5)
@@ -607,6 +610,10 @@ def test_an_airs_outage_gives_clear_errors_and_recovers(dep: Deployed) -> None:
     finally:
         load.kill()
         _double_replicas(dep.cluster, 1)
+        default = json.dumps({"spec": {"minReplicas": 2, "maxReplicas": 10}})
+        dep.cluster.kubectl(
+            "patch", "hpa", "aisecurity-mcp-server", "-n", "aisecurity", "-p", default
+        )
     _record("airs_outage", {**summary, "ready_samples": len(ready_during)})
     assert len(ready_during) >= 5, ready_during
     assert all(ready_during), ready_during

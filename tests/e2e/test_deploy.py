@@ -415,6 +415,12 @@ def _scale(cluster: EmbeddedCluster, replicas: int) -> None:
     wait_for(settled, f"{replicas} ready server pods", timeout_s=240, interval_s=2)
 
 
+def _release_hpa(cluster: EmbeddedCluster) -> None:
+    """Give the replica count back to the HPA with the role's bounds (2-10)."""
+    default = json.dumps({"spec": {"minReplicas": 2, "maxReplicas": 10}})
+    cluster.kubectl("patch", "hpa", "aisecurity-mcp-server", "-n", "aisecurity", "-p", default)
+
+
 def test_scaling_keeps_every_surviving_session_working(dep: Deployed, tmp_path: Path) -> None:
     """Sessions stay open while the replica set goes 3 -> 5 -> 2; afterwards every session whose
     pod survived still works; a session of a removed pod either is still served while that pod
@@ -445,10 +451,7 @@ def test_scaling_keeps_every_surviving_session_working(dep: Deployed, tmp_path: 
     finally:
         held.kill()
         _scale(dep.cluster, 2)
-        default = json.dumps({"spec": {"minReplicas": 2, "maxReplicas": 10}})
-        dep.cluster.kubectl(
-            "patch", "hpa", "aisecurity-mcp-server", "-n", "aisecurity", "-p", default
-        )
+        _release_hpa(dep.cluster)
     assert "timeout" not in after, after
     for sid, outcome in zip(scan_ids, after, strict=True):
         if owners[sid] in survivors:
@@ -568,10 +571,7 @@ def test_rolling_update_and_scaling_under_load_lose_no_call(dep: Deployed) -> No
         load.kill()
         _set_server_image(dep.cluster, original)
         _scale(dep.cluster, 2)
-        default = json.dumps({"spec": {"minReplicas": 2, "maxReplicas": 10}})
-        dep.cluster.kubectl(
-            "patch", "hpa", "aisecurity-mcp-server", "-n", "aisecurity", "-p", default
-        )
+        _release_hpa(dep.cluster)
     _record("rolling_update", summary)
     assert summary["hung"] == 0, summary
     assert summary["ok"] > 20 * 5, summary
@@ -610,10 +610,7 @@ def test_an_airs_outage_gives_clear_errors_and_recovers(dep: Deployed) -> None:
     finally:
         load.kill()
         _double_replicas(dep.cluster, 1)
-        default = json.dumps({"spec": {"minReplicas": 2, "maxReplicas": 10}})
-        dep.cluster.kubectl(
-            "patch", "hpa", "aisecurity-mcp-server", "-n", "aisecurity", "-p", default
-        )
+        _release_hpa(dep.cluster)
     _record("airs_outage", {**summary, "ready_samples": len(ready_during)})
     assert len(ready_during) >= 5, ready_during
     assert all(ready_during), ready_during

@@ -623,6 +623,67 @@ def test_an_airs_outage_gives_clear_errors_and_recovers(dep: Deployed) -> None:
     assert summary["final"] == ["ok"] * 10, summary
 
 
+KILLED_SESSION = Path(__file__).with_name("clients") / "killed_session.py"
+SLOW_SCANS = (
+    "import json, ssl, urllib.request\n"
+    "fault = {'path': '/v1/scan/sync', 'latency_ms': 4000, 'count': -1}\n"
+    "request = urllib.request.Request('https://127.0.0.1:8443/_double/faults',\n"
+    "    data=json.dumps(fault).encode(), headers={'Content-Type': 'application/json'})\n"
+    "urllib.request.urlopen(request, context=ssl._create_unverified_context(), timeout=10)\n"
+)
+CLEAR_FAULTS = (
+    "import ssl, urllib.request\n"
+    "request = urllib.request.Request('https://127.0.0.1:8443/_double/faults', method='DELETE')\n"
+    "urllib.request.urlopen(request, context=ssl._create_unverified_context(), timeout=10)\n"
+)
+
+
+def _double_pod(cluster: EmbeddedCluster) -> str:
+    return cluster.kubectl("get", "pods", "-n", "airs-demo", "-l",
+                           "app.kubernetes.io/name=airs-api-double",
+                           "-o", "jsonpath={.items[0].metadata.name}").stdout  # fmt: skip
+
+
+def test_a_pod_killed_mid_call_ends_its_stream_and_the_client_carries_on(dep: Deployed) -> None:
+    """The pod holding a session is deleted while a (slowed) call of that session runs: the call
+    still answers (the pod drains), the session's stream then ends, and a new session through
+    the load balancer works."""
+    token = client_token(dep.cluster)
+    _scale(dep.cluster, 3)
+    client = subprocess.Popen(
+        network.client_argv(sys.executable, str(KILLED_SESSION), SSE_URL),
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "AIRS_MCP_TOKEN": token},
+    )  # fmt: skip
+    double = _double_pod(dep.cluster)
+    try:
+        assert client.stdout is not None
+        assert client.stdin is not None
+        scan_id = json.loads(client.stdout.readline())["scan_id"]
+        owner = next(
+            pod
+            for pod in _server_pods(dep.cluster)
+            if scan_id in dep.cluster.kubectl("logs", "-n", "aisecurity", pod).stdout
+        )
+        _exec_python(dep.cluster, "airs-demo", double, SLOW_SCANS)
+        client.stdin.write("go\n")
+        client.stdin.flush()
+        assert json.loads(client.stdout.readline()) == {"started": True}
+        time.sleep(1)  # the call is at the double now
+        dep.cluster.kubectl("delete", "pod", owner, "-n", "aisecurity", "--wait=false")
+        in_flight = json.loads(client.stdout.readline())["in_flight"]
+        outcome = json.loads(client.stdout.readline())
+        client.wait(timeout=120)
+    finally:
+        client.kill()
+        _exec_python(dep.cluster, "airs-demo", double, CLEAR_FAULTS)
+        _release_hpa(dep.cluster)
+    _record("pod_killed", {"in_flight": in_flight, **outcome})
+    assert in_flight == "ok", in_flight  # drained, not cut
+    assert outcome["stream_ended"], outcome
+    assert outcome["reconnected"] == "ok", outcome
+
+
 def test_soak_through_traefik_holds_memory_and_descriptors(dep: Deployed) -> None:
     """Steady load through Traefik for AIRS_SOAK_SECONDS (120 in CI): no failed call, and each
     server process ends within 32 MiB of RSS and 20 file descriptors of where it started."""

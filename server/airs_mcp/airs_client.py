@@ -3,10 +3,11 @@ timeouts, a bounded retry policy and the mapping of SDK failures to short, safe 
 
 Retry policy: HTTP 429, HTTP 500/502/503/504 and connection failures are retried up to
 ``Settings.max_retries`` times (so at most ``max_retries + 1`` attempts). The wait before retry
-``n`` (1-based) is ``retry_backoff_s * 2**(n-1)``, or the server's ``Retry-After`` seconds when
-it sent one; either is capped at ``max_retry_after_s``. Timeouts (``timeout_s`` per attempt) and
-all other errors are not retried. The SDK's own retry is switched off (one attempt) so this is
-the only policy in force.
+``n`` (1-based) is ``retry_backoff_s * 2**(n-1)`` times a random factor in [0.5, 1] (jitter,
+so many clients failing together do not retry in lockstep), or the server's ``Retry-After``
+seconds when it sent one; either is capped at ``max_retry_after_s``. Timeouts (``timeout_s`` per
+attempt), an untrusted TLS certificate and all other errors are not retried. The SDK's own
+retry is switched off (one attempt) so this is the only policy in force.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
+import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -111,6 +114,12 @@ def _retry_after(api_exc: ApiException) -> float | None:
         return None
 
 
+def backoff_wait(attempt: int, base_s: float, rng: random.Random | None = None) -> float:
+    """Seconds to wait before retry ``attempt`` (1-based): exponential, with equal jitter."""
+    factor = (rng or random).uniform(0.5, 1.0)
+    return base_s * 2 ** (attempt - 1) * factor
+
+
 def classify(exc: BaseException) -> _Failure:
     """Reduce any exception raised by an SDK call to a kind, an HTTP status and Retry-After."""
     if isinstance(exc, TimeoutError):
@@ -121,6 +130,8 @@ def classify(exc: BaseException) -> _Failure:
         return _Failure("http", status, _retry_after(api_exc) if status == 429 else None)
     if _find(exc, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)) is not None:
         return _Failure("timeout")
+    if _find(exc, (aiohttp.ClientConnectorCertificateError, ssl.SSLCertVerificationError)):
+        return _Failure("tls")
     if _find(exc, (aiohttp.ClientConnectionError, ConnectionError)) is not None:
         return _Failure("unreachable")
     if (
@@ -141,6 +152,12 @@ def describe(failure: _Failure, *, attempts: int, timeout_s: float) -> AirsError
     if failure.kind == "unreachable":
         msg = f"cannot connect to the AIRS API (connection refused or unreachable){tries}"
         return AirsError("unreachable", msg)
+    if failure.kind == "tls":
+        msg = (
+            "the AIRS endpoint's TLS certificate is not trusted: give the server the CA that "
+            "signs it (SSL_CERT_FILE; mcp_server_airs_ca_bundle in the collection)"
+        )
+        return AirsError("tls", msg)
     if failure.kind == "invalid_request":
         return AirsError("invalid_request", "the scan request was refused by the AIRS SDK checks")
     if failure.kind == "invalid_response":
@@ -230,7 +247,7 @@ class AirsClient:
                     raise describe(
                         failure, attempts=attempts, timeout_s=settings.timeout_s
                     ) from None
-                wait = settings.retry_backoff_s * 2 ** (attempts - 1)
+                wait = backoff_wait(attempts, settings.retry_backoff_s)
                 if failure.retry_after is not None:
                     wait = failure.retry_after
                 await self._sleep(min(wait, settings.max_retry_after_s))

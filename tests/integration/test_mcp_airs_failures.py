@@ -8,6 +8,7 @@ times; everything else not).
 from __future__ import annotations
 
 import socket
+import ssl
 from collections.abc import Callable
 
 import pytest
@@ -185,3 +186,20 @@ async def test_a_failed_query_group_only_marks_its_own_ids(
     assert {e["status"] for e in answered} == {"pending"}
     assert len(answered) == 5 * (6 - len(failed))
     assert airs_double.stats()["requests"]["results"] == 2
+
+
+async def test_an_untrusted_tls_certificate_is_named(
+    start_mcp_server: Callable[..., McpServerHandle], airs_double: AirsDouble
+) -> None:
+    """The server trusts only the system CAs, not the double's: the tool error says the
+    certificate is not trusted and where to put the CA; the failure is not retried."""
+    system_cas = ssl.get_default_verify_paths().openssl_cafile
+    server = start_mcp_server({**FAST_RETRIES, "SSL_CERT_FILE": system_cas})
+    async with open_session("streamable_http", server.url) as session:
+        text = error_text(await session.call_tool("pan_inline_scan", {"prompt": "x"}))
+    assert "TLS certificate is not trusted" in text
+    assert "SSL_CERT_FILE" in text
+    assert "attempts" not in text  # one attempt: a certificate does not fix itself
+    assert_sanitised(text, airs_double)
+    outcomes = {(c["tool"], c["outcome"], c.get("error_kind")) for c in server.tool_calls()}
+    assert ("pan_inline_scan", "airs_error", "tls") in outcomes

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import random
+import ssl
 
 import aiohttp
 import pytest
-from airs_mcp.airs_client import AirsClient, AirsError, classify, describe
+from airs_mcp.airs_client import AirsClient, AirsError, backoff_wait, classify, describe
 from airs_mcp.config import Settings
 from aisecurity.exceptions import AISecSDKException, ErrorType
 from aisecurity.generated_openapi_client.asyncio.exceptions import ApiException
@@ -115,7 +117,8 @@ async def test_retries_are_bounded_and_honour_retry_after() -> None:
     op = Attempts([sdk_http_error(503), sdk_http_error(429, {"Retry-After": "3"})])
     assert await client(2, sleeps).call(op) == "done"
     assert op.calls == 3
-    assert sleeps == [0.5, 3.0]
+    assert 0.25 <= sleeps[0] <= 0.5  # backoff 0.5 s with jitter
+    assert sleeps[1] == 3.0  # the server's Retry-After, as asked
 
 
 async def test_retry_waits_are_capped() -> None:
@@ -151,3 +154,26 @@ async def test_per_attempt_timeout() -> None:
     with pytest.raises(AirsError) as caught:
         await client(3, []).call(slow)
     assert caught.value.kind == "timeout"
+
+
+def test_an_untrusted_certificate_is_its_own_kind_and_not_retried() -> None:
+    try:
+        raise aiohttp.ClientConnectionError("connect failed") from ssl.SSLCertVerificationError(
+            1, "certificate verify failed: self-signed certificate"
+        )
+    except aiohttp.ClientConnectionError as exc:
+        failure = classify(exc)
+    assert failure.kind == "tls"
+    assert not failure.retryable
+    error = describe(failure, attempts=1, timeout_s=30)
+    assert error.kind == "tls"
+    assert "TLS certificate is not trusted" in error.message
+    assert "self-signed" not in error.message  # no SDK or OpenSSL text
+
+
+def test_backoff_grows_exponentially_with_jitter() -> None:
+    rng = random.Random(7)  # noqa: S311 - a seeded sequence for the test
+    for attempt, (low, high) in enumerate([(0.25, 0.5), (0.5, 1.0), (1.0, 2.0)], start=1):
+        waits = [backoff_wait(attempt, 0.5, rng) for _ in range(200)]
+        assert all(low <= w <= high for w in waits), (attempt, min(waits), max(waits))
+        assert len({round(w, 6) for w in waits}) > 100  # spread, not one value

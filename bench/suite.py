@@ -65,6 +65,7 @@ _code_first_on_path()
 
 from mcp.client.session import ClientSession  # noqa: E402
 
+from bench.inline_scan_latency import percentile  # noqa: E402
 from tests.fixtures import mcp_client  # noqa: E402
 from tests.fixtures.processes import (  # noqa: E402
     PROFILE_NAME,
@@ -81,13 +82,6 @@ Call = Callable[[], Awaitable[Any]]
 
 
 # --- statistics -------------------------------------------------------------------------------
-def percentile(values: list[float], fraction: float) -> float:
-    """Nearest-rank percentile."""
-    ordered = sorted(values)
-    rank = max(1, round(fraction * len(ordered)))
-    return ordered[min(rank, len(ordered)) - 1]
-
-
 def summarise(samples: list[float]) -> dict[str, float]:
     return {
         "n": len(samples),

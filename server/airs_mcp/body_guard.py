@@ -62,16 +62,7 @@ class BodyGuard:
             log.info("request_rejected", extra={"reason": "invalid_jsonrpc", "bytes": size})
             await self._invalid(scope, receive, send)
             return
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
+        await self.app(scope, replaying(body, receive), send)
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
         log.info("request_rejected", extra={"reason": "body_too_large", "limit": self.max_bytes})
@@ -86,6 +77,21 @@ class BodyGuard:
         else:
             response = Response("Could not parse message", status_code=400)
         await response(scope, receive, send)
+
+
+def replaying(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that hands the already-read ``body`` to the app once, then defers to the
+    original (for the disconnect message)."""
+    replayed = False
+
+    async def replay() -> Message:
+        nonlocal replayed
+        if not replayed:
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
 
 
 def _is_jsonrpc(body: bytes) -> bool:

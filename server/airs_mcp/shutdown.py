@@ -22,8 +22,9 @@ import time
 from collections.abc import Callable
 
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from airs_mcp.body_guard import replaying
 from airs_mcp.metrics import Metrics
 
 __all__ = ["CLOSE_S", "DrainGate", "drain"]
@@ -87,13 +88,4 @@ class DrainGate:
             refusal = Response(REFUSAL, status_code=503, headers={"Retry-After": "1"})
             await refusal(scope, receive, send)
             return
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
+        await self.app(scope, replaying(body, receive), send)

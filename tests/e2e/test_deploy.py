@@ -38,6 +38,7 @@ from tests.fixtures.ansible import (
     vault_password_file,  # noqa: F401 - fixture
     write_vars,
 )
+from tests.fixtures.client_process import ClientProcess
 from tests.fixtures.cluster import EmbeddedCluster, wait_for
 from tests.fixtures.node import INSPECTOR_V2_CLI, NODE, node_env
 
@@ -427,15 +428,13 @@ def test_scaling_keeps_every_surviving_session_working(dep: Deployed, tmp_path: 
     drains (graceful shutdown) or ends with an error; none hangs, and new sessions work."""
     token = client_token(dep.cluster)
     _scale(dep.cluster, 3)
-    env = {**os.environ, "AIRS_MCP_TOKEN": token}
-    held = subprocess.Popen(
+    held = ClientProcess(
         network.client_argv(sys.executable, str(HELD_SESSIONS), SSE_URL, "12"),
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-    )  # fmt: skip
+        tmp_path / "held_sessions.stderr",
+        env={"AIRS_MCP_TOKEN": token},
+    )
     try:
-        assert held.stdout is not None
-        assert held.stdin is not None
-        scan_ids = json.loads(held.stdout.readline())["scan_ids"]
+        scan_ids = held.read_json(120, "scan ids")["scan_ids"]
         owners = {}
         for pod in _server_pods(dep.cluster):
             log = dep.cluster.kubectl("logs", "-n", "aisecurity", pod).stdout
@@ -445,9 +444,8 @@ def test_scaling_keeps_every_surviving_session_working(dep: Deployed, tmp_path: 
         _scale(dep.cluster, 5)
         _scale(dep.cluster, 2)
         survivors = set(_server_pods(dep.cluster))
-        held.stdin.write("go\n")
-        held.stdin.flush()
-        after = json.loads(held.stdout.readline())["after"]
+        held.send("go")
+        after = held.read_json(60, "second scans")["after"]  # each bounded by 30 s
     finally:
         held.kill()
         _scale(dep.cluster, 2)
@@ -475,33 +473,27 @@ def _record(name: str, figures: dict[str, Any]) -> None:
 class LoadRun:
     """``clients/load_sessions.py`` from the client netns through the load-balancer address."""
 
-    def __init__(self, token: str, sessions: int) -> None:
-        self.proc = subprocess.Popen(
+    def __init__(self, token: str, sessions: int, log_dir: Path) -> None:
+        self.client = ClientProcess(
             network.client_argv(sys.executable, str(LOAD_SESSIONS), SSE_URL, str(sessions)),
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            env={**os.environ, "AIRS_MCP_TOKEN": token},
-        )  # fmt: skip
-        assert self.proc.stdout is not None
-        first = json.loads(self.proc.stdout.readline() or "{}")
+            log_dir / "load_sessions.stderr",
+            env={"AIRS_MCP_TOKEN": token},
+        )
+        # Its first call per session, reconnects included, is bounded by 120 s.
+        first = self.client.read_json(180, "ready line")
         assert first.get("ready") == sessions, first
         self.started = time.monotonic()
 
     def stop(self) -> dict[str, Any]:
-        assert self.proc.stdin is not None
-        assert self.proc.stdout is not None
-        self.proc.stdin.write("stop\n")
-        self.proc.stdin.flush()
-        line = self.proc.stdout.readline()
-        self.proc.wait(timeout=120)
-        assert line, self.proc.stderr.read()[-3000:] if self.proc.stderr else ""
-        summary = json.loads(line)
+        self.client.send("stop")
+        # Calls in progress end, then a last call per session: the client bounds it by 185 s.
+        summary = self.client.read_json(240, "summary")
+        self.client.wait(30)
         summary["seconds"] = round(time.monotonic() - self.started, 1)
         return summary
 
     def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
+        self.client.kill()
 
 
 def _exec_python(cluster: EmbeddedCluster, namespace: str, pod: str, code: str) -> str:
@@ -547,7 +539,7 @@ def _allowed_during_change(error: str) -> bool:
     return error != "hung" and any(word in error for word in clear)
 
 
-def test_rolling_update_and_scaling_under_load_lose_no_call(dep: Deployed) -> None:
+def test_rolling_update_and_scaling_under_load_lose_no_call(dep: Deployed, tmp_path: Path) -> None:
     """20 sessions keep calling through the load-balancer address while the Deployment rolls to
     a new image tag and scales 3 -> 2 -> 5: every call succeeds or fails with an error a client
     can act on, none hangs, and every session works again after it reconnects."""
@@ -559,7 +551,7 @@ def test_rolling_update_and_scaling_under_load_lose_no_call(dep: Deployed) -> No
     # The same image under a new tag, as a registry push of the next build would look.
     containerd.ctr("images", "tag", "--force", images.containerd_ref(tagged),
                    images.containerd_ref(rolled))  # fmt: skip
-    load = LoadRun(token, 20)
+    load = LoadRun(token, 20, tmp_path)
     try:
         time.sleep(5)
         _set_server_image(dep.cluster, rolled)
@@ -588,14 +580,14 @@ def _double_replicas(cluster: EmbeddedCluster, replicas: int) -> None:
                         "--timeout=180s", timeout=200)  # fmt: skip
 
 
-def test_an_airs_outage_gives_clear_errors_and_recovers(dep: Deployed) -> None:
+def test_an_airs_outage_gives_clear_errors_and_recovers(dep: Deployed, tmp_path: Path) -> None:
     """The AIRS endpoint (the double) is gone for 30 s under load: calls fail with a clear AIRS
     error within the timeout, the server pods stay Ready (the documented readiness policy: an
     AIRS outage is not a pod failure), and every session works again once AIRS is back."""
     token = client_token(dep.cluster)
     _scale(dep.cluster, 2)  # the HPA pinned: a pod it adds under load would start unready
     ready_before = {pod for pod, ready in _server_pods(dep.cluster).items() if ready}
-    load = LoadRun(token, 10)
+    load = LoadRun(token, 10, tmp_path)
     ready_during = []
     try:
         _double_replicas(dep.cluster, 0)
@@ -644,36 +636,36 @@ def _double_pod(cluster: EmbeddedCluster) -> str:
                            "-o", "jsonpath={.items[0].metadata.name}").stdout  # fmt: skip
 
 
-def test_a_pod_killed_mid_call_ends_its_stream_and_the_client_carries_on(dep: Deployed) -> None:
+def test_a_pod_killed_mid_call_ends_its_stream_and_the_client_carries_on(
+    dep: Deployed, tmp_path: Path
+) -> None:
     """The pod holding a session is deleted while a (slowed) call of that session runs: the call
     still answers (the pod drains), the session's stream then ends, and a new session through
     the load balancer works."""
     token = client_token(dep.cluster)
     _scale(dep.cluster, 3)
-    client = subprocess.Popen(
+    client = ClientProcess(
         network.client_argv(sys.executable, str(KILLED_SESSION), SSE_URL),
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "AIRS_MCP_TOKEN": token},
-    )  # fmt: skip
+        tmp_path / "killed_session.stderr",
+        env={"AIRS_MCP_TOKEN": token},
+    )
     double = _double_pod(dep.cluster)
     try:
-        assert client.stdout is not None
-        assert client.stdin is not None
-        scan_id = json.loads(client.stdout.readline())["scan_id"]
+        scan_id = client.read_json(60, "first scan id")["scan_id"]
         owner = next(
             pod
             for pod in _server_pods(dep.cluster)
             if scan_id in dep.cluster.kubectl("logs", "-n", "aisecurity", pod).stdout
         )
         _exec_python(dep.cluster, "airs-demo", double, SLOW_SCANS)
-        client.stdin.write("go\n")
-        client.stdin.flush()
-        assert json.loads(client.stdout.readline()) == {"started": True}
+        client.send("go")
+        assert client.read_json(30, "start of the slow call") == {"started": True}
         time.sleep(1)  # the call is at the double now
         dep.cluster.kubectl("delete", "pod", owner, "-n", "aisecurity", "--wait=false")
-        in_flight = json.loads(client.stdout.readline())["in_flight"]
-        outcome = json.loads(client.stdout.readline())
-        client.wait(timeout=120)
+        in_flight = client.read_json(60, "in-flight outcome")["in_flight"]  # bounded by 45 s
+        # Up to 60 tries a second apart until the old stream fails, then one reconnect.
+        outcome = client.read_json(180, "reconnect outcome")
+        client.wait(30)
     finally:
         client.kill()
         _exec_python(dep.cluster, "airs-demo", double, CLEAR_FAULTS)
@@ -688,13 +680,13 @@ SOAK_SECONDS = float(os.environ.get("AIRS_SOAK_SECONDS", "120"))
 
 
 @pytest.mark.timeout(SOAK_SECONDS + 900)  # room for the deploy when run alone (-k soak)
-def test_soak_through_traefik_holds_memory_and_descriptors(dep: Deployed) -> None:
+def test_soak_through_traefik_holds_memory_and_descriptors(dep: Deployed, tmp_path: Path) -> None:
     """Steady load through Traefik for AIRS_SOAK_SECONDS (120 in CI): no failed call, and each
     server process ends within 32 MiB of RSS and 20 file descriptors of where it started."""
     seconds = SOAK_SECONDS
     token = client_token(dep.cluster)
     _scale(dep.cluster, 3)  # the same processes from start to end: the HPA pinned
-    load = LoadRun(token, 20)
+    load = LoadRun(token, 20, tmp_path)
     try:
         time.sleep(10)  # warm: sessions open, caches filled
         before = _process_usage(dep.cluster)

@@ -42,9 +42,10 @@ async def _scan(session: ClientSession, text: str) -> str:
 
 
 async def _open(stack: AsyncExitStack, url: str, headers: dict[str, str]) -> ClientSession:
-    read, write = await stack.enter_async_context(sse_client(url, headers=headers))
-    session = await stack.enter_async_context(ClientSession(read, write))
-    await session.initialize()
+    async with asyncio.timeout(CALL_TIMEOUT_S):  # a GET to a vanished pod gets no answer at all
+        read, write = await stack.enter_async_context(sse_client(url, headers=headers))
+        session = await stack.enter_async_context(ClientSession(read, write))
+        await session.initialize()
     return session
 
 

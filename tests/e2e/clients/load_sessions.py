@@ -6,13 +6,15 @@ sessions and prints ``{"ready": N}`` once each has answered one call. Every sess
 again and again (a short pause between calls). A failed call is recorded with its error, the
 session is dropped and a new one opened (the time from the failure to the new session's first
 answer is a reconnect). ``stop`` on stdin ends the loops; then each session makes one last call
-(reconnecting if needed) and the summary is printed as one JSON line::
+(reconnecting if needed, within ``FIRST_LAST_DEADLINE_S``) and the summary is printed as one
+JSON line::
 
     {"calls": ..., "ok": ..., "failed": ..., "hung": ..., "errors": {"<error>": count},
      "reconnects": ..., "longest_reconnect_s": ..., "final": ["ok", ...]}
 
 A call that takes longer than ``CALL_TIMEOUT_S`` (above the server's own bound) counts as hung
-(and as failed).
+(and as failed). Every wait is bounded, connecting included (a stream to a pod that vanished
+without a reset gets no answer at all), so the summary always comes.
 """
 
 from __future__ import annotations
@@ -34,6 +36,12 @@ from mcp.client.sse import sse_client
 # refused connections are retried twice after 0.5 s and 1 s), so "hung" means the server broke
 # its own bound, not that AIRS was slow.
 CALL_TIMEOUT_S = 45
+# Opening a session: the SSE GET, its endpoint event and initialize.
+CONNECT_TIMEOUT_S = 20
+# The server pings every 15 s, so a quiet stream this long is dead.
+SSE_READ_TIMEOUT_S = 60
+# How long the first and the last call of each session may take, reconnects included.
+FIRST_LAST_DEADLINE_S = 120
 PAUSE_S = 0.05
 RECONNECT_PAUSE_S = 0.2
 
@@ -65,11 +73,11 @@ class LoadSession:
     async def connect(self) -> None:
         stack = AsyncExitStack()
         try:
-            read, write = await stack.enter_async_context(
-                sse_client(self.url, headers=self.headers)
-            )
-            session = await stack.enter_async_context(ClientSession(read, write))
-            async with asyncio.timeout(CALL_TIMEOUT_S):
+            async with asyncio.timeout(CONNECT_TIMEOUT_S):
+                read, write = await stack.enter_async_context(
+                    sse_client(self.url, headers=self.headers, sse_read_timeout=SSE_READ_TIMEOUT_S)
+                )
+                session = await stack.enter_async_context(ClientSession(read, write))
                 await session.initialize()
         except BaseException:
             await self._close(stack)
@@ -84,8 +92,9 @@ class LoadSession:
             async with asyncio.timeout(5):
                 await stack.aclose()
 
-    async def drop(self, *, failed: bool = True) -> None:
-        if failed and self.lost_at is None:
+    async def drop(self) -> None:
+        """Forget a failed session; the next call reconnects."""
+        if self.lost_at is None:
             self.lost_at = time.monotonic()
         stack, self.stack, self.session = self.stack, None, None
         await self._close(stack)
@@ -133,6 +142,15 @@ async def _loop(session: LoadSession, stop: asyncio.Event) -> None:
         await asyncio.sleep(PAUSE_S)
 
 
+async def _call_within_deadline(session: LoadSession) -> str:
+    """The first and the last call of a session: reconnects included, bounded."""
+    try:
+        async with asyncio.timeout(FIRST_LAST_DEADLINE_S):
+            return await session.call()
+    except TimeoutError:
+        return f"no answer within {FIRST_LAST_DEADLINE_S} s"
+
+
 async def _read_stop(stop: asyncio.Event) -> None:
     loop = asyncio.get_running_loop()
     while True:
@@ -147,13 +165,18 @@ async def main(url: str, count: int) -> None:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     tally = Tally()
     sessions = [LoadSession(url, headers, i, tally) for i in range(count)]
-    first = await asyncio.gather(*(s.call() for s in sessions))
+    first = await asyncio.gather(*(_call_within_deadline(s) for s in sessions))
     print(json.dumps({"ready": first.count("ok"), "first": first}), flush=True)
     stop = asyncio.Event()
-    await asyncio.gather(_read_stop(stop), *(_loop(s, stop) for s in sessions))
-    final = await asyncio.gather(*(s.call() for s in sessions))
-    for s in sessions:
-        await s.drop(failed=False)
+    loops = [asyncio.create_task(_loop(s, stop)) for s in sessions]
+    await _read_stop(stop)
+    # A call in progress ends within CALL_TIMEOUT_S; a loop still reconnecting after that has
+    # no call to count and is cancelled.
+    _, reconnecting = await asyncio.wait(loops, timeout=CALL_TIMEOUT_S + CONNECT_TIMEOUT_S)
+    for task in reconnecting:
+        task.cancel()
+    await asyncio.gather(*reconnecting, return_exceptions=True)
+    final = await asyncio.gather(*(_call_within_deadline(s) for s in sessions))
     summary = {
         "calls": tally.calls,
         "ok": tally.ok,
@@ -165,6 +188,8 @@ async def main(url: str, count: int) -> None:
         "final": final,
     }
     print(json.dumps(summary), flush=True)
+    # Closing sessions whose pods are gone may wait on dead streams: leave without it.
+    os._exit(0)
 
 
 if __name__ == "__main__":

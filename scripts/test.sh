@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PWD/.node/node_modules/.bin:$PATH"
 part="${1:-all}"
+: "${AIRS_MCP_CACHE:=$HOME/.cache/airs-mcp-k8s}"
+export AIRS_MCP_CACHE
 
 run_lint() {
   echo "== lint: ruff"
@@ -34,7 +36,10 @@ run_lint() {
 
 run_pytest() {
   local rc=0
-  pytest "$@" || rc=$?
+  # The slowest tests are printed, and every test's time kept, so a run's budget can be read.
+  mkdir -p "$AIRS_MCP_CACHE/test-results"
+  pytest --durations=25 --durations-min=15 --junit-xml="$AIRS_MCP_CACHE/test-results/junit.xml" \
+    "$@" || rc=$?
   # 5 = no tests collected: a part with nothing in it yet is not a failure of the suite.
   [ "$rc" -eq 5 ] && rc=0
   return "$rc"

@@ -38,7 +38,7 @@ def test_a_silent_child_fails_the_read_with_its_stderr(tmp_path: Path) -> None:
     silent = "import sys, time\nsys.stderr.write('stuck connecting\\n')\ntime.sleep(60)\n"
     client = ClientProcess([sys.executable, "-c", silent], tmp_path / "child.stderr")
     started = time.monotonic()
-    with pytest.raises(AssertionError, match="no summary .* within 2 s(.|\n)*stuck connecting"):
+    with pytest.raises(AssertionError, match=r"no summary .* within 2 s(.|\n)*stuck connecting"):
         client.read_json(2, "summary")
     assert time.monotonic() - started < 20
     assert client.proc.poll() is not None  # killed, not left behind

@@ -18,7 +18,7 @@ CHATTY = (
     "sys.stderr.flush()\n"
     "print('{\"ready\": 1}', flush=True)\n"
     "line = sys.stdin.readline()\n"
-    "print('{\"echo\": \"%s\"}' % line.strip(), flush=True)\n"
+    'print(\'{"echo": "%s"}\' % line.strip(), flush=True)\n'
 )
 
 

@@ -33,6 +33,7 @@ from tests.fixtures.ansible import (
     EXAMPLE_API_KEY,
     EXAMPLE_TOKENS,
     PlaybookRun,
+    role_defaults,
     run_playbook,
     upstream_manifests_session,  # noqa: F401 - fixture
     vault_password_file,  # noqa: F401 - fixture
@@ -470,12 +471,19 @@ def _record(name: str, figures: dict[str, Any]) -> None:
     (FIGURES / f"{name}.json").write_text(json.dumps(figures, indent=2, sort_keys=True) + "\n")
 
 
+# The load tests run from one client address: they keep their calls (one POST each) at 80 % of
+# the ingress's per-client rate limit, so what they see is the roll-out, not the limiter.
+LOAD_CALLS_PER_S = 0.8 * role_defaults("mcp_ingress")["mcp_ingress_rate_limit_average"]
+
+
 class LoadRun:
     """``clients/load_sessions.py`` from the client netns through the load-balancer address."""
 
     def __init__(self, token: str, sessions: int, log_dir: Path) -> None:
         self.client = ClientProcess(
-            network.client_argv(sys.executable, str(LOAD_SESSIONS), SSE_URL, str(sessions)),
+            network.client_argv(
+                sys.executable, str(LOAD_SESSIONS), SSE_URL, str(sessions), str(LOAD_CALLS_PER_S)
+            ),
             log_dir / "load_sessions.stderr",
             env={"AIRS_MCP_TOKEN": token},
         )

@@ -1,9 +1,12 @@
 """Keeps N SSE sessions calling ``pan_inline_scan`` in a loop, reconnecting after any failure,
 until told to stop; driven over stdin/stdout.
 
-``python tests/e2e/clients/load_sessions.py URL N`` (token in ``$AIRS_MCP_TOKEN``): opens N
+``python tests/e2e/clients/load_sessions.py URL N RATE`` (token in ``$AIRS_MCP_TOKEN``): opens N
 sessions and prints ``{"ready": N}`` once each has answered one call. Every session then calls
-again and again (a short pause between calls). A failed call is recorded with its error, the
+again and again, pausing N / RATE seconds between calls, so all N together stay at or under RATE
+calls per second: one client address above the ingress rate limit gets 429s, and the SDK's SSE
+client never answers a call whose POST got one (its writer task ends; the call waits for its
+timeout). A failed call is recorded with its error, the
 session is dropped and a new one opened (the time from the failure to the new session's first
 answer is a reconnect). ``stop`` on stdin ends the loops; then each session makes one last call
 (reconnecting if needed, within ``FIRST_LAST_DEADLINE_S``) and the summary is printed as one
@@ -42,7 +45,6 @@ CONNECT_TIMEOUT_S = 20
 SSE_READ_TIMEOUT_S = 60
 # How long the first and the last call of each session may take, reconnects included.
 FIRST_LAST_DEADLINE_S = 120
-PAUSE_S = 0.05
 RECONNECT_PAUSE_S = 0.2
 
 
@@ -64,8 +66,11 @@ def _error_text(exc: BaseException) -> str:
 
 
 class LoadSession:
-    def __init__(self, url: str, headers: dict[str, str], index: int, tally: Tally) -> None:
+    def __init__(
+        self, url: str, headers: dict[str, str], index: int, tally: Tally, pause_s: float
+    ) -> None:
         self.url, self.headers, self.index, self.tally = url, headers, index, tally
+        self.pause_s = pause_s
         self.stack: AsyncExitStack | None = None
         self.session: ClientSession | None = None
         self.lost_at: float | None = None  # when a failure dropped the session
@@ -139,7 +144,7 @@ class LoadSession:
 async def _loop(session: LoadSession, stop: asyncio.Event) -> None:
     while not stop.is_set():
         await session.call()
-        await asyncio.sleep(PAUSE_S)
+        await asyncio.sleep(session.pause_s)
 
 
 async def _call_within_deadline(session: LoadSession) -> str:
@@ -160,11 +165,11 @@ async def _read_stop(stop: asyncio.Event) -> None:
             return
 
 
-async def main(url: str, count: int) -> None:
+async def main(url: str, count: int, rate: float) -> None:
     token = os.environ.get("AIRS_MCP_TOKEN", "")
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     tally = Tally()
-    sessions = [LoadSession(url, headers, i, tally) for i in range(count)]
+    sessions = [LoadSession(url, headers, i, tally, count / rate) for i in range(count)]
     first = await asyncio.gather(*(_call_within_deadline(s) for s in sessions))
     print(json.dumps({"ready": first.count("ok"), "first": first}), flush=True)
     stop = asyncio.Event()
@@ -193,4 +198,4 @@ async def main(url: str, count: int) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], int(sys.argv[2])))
+    asyncio.run(main(sys.argv[1], int(sys.argv[2]), float(sys.argv[3])))

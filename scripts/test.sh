@@ -34,12 +34,18 @@ run_lint() {
     collections/ansible_collections/airs/mcp_k8s/README.md README.md
 }
 
+# Workers for pytest-xdist: the tests mostly wait on processes, so three lanes share the two
+# cores well (tests/fixtures/lanes.py says what may run side by side). AIRS_TEST_WORKERS=0 runs
+# everything in this process, one test at a time.
+: "${AIRS_TEST_WORKERS:=3}"
+
 run_pytest() {
-  local rc=0
+  local rc=0 parallel=()
+  [ "$AIRS_TEST_WORKERS" -gt 0 ] && parallel=(-n "$AIRS_TEST_WORKERS" --dist loadgroup)
   # The slowest tests are printed, and every test's time kept, so a run's budget can be read.
   mkdir -p "$AIRS_MCP_CACHE/test-results"
-  pytest --durations=25 --durations-min=15 --junit-xml="$AIRS_MCP_CACHE/test-results/junit.xml" \
-    "$@" || rc=$?
+  pytest "${parallel[@]}" --durations=25 --durations-min=15 \
+    --junit-xml="$AIRS_MCP_CACHE/test-results/junit.xml" "$@" || rc=$?
   # 5 = no tests collected: a part with nothing in it yet is not a failure of the suite.
   [ "$rc" -eq 5 ] && rc=0
   return "$rc"

@@ -6,13 +6,13 @@ from tests.fixtures.cluster import (  # noqa: F401 - fixtures are found by name
     embedded_cluster_session,
     embedded_control_plane,
     embedded_control_plane_session,
-    pytest_collection_modifyitems,
 )
 from tests.fixtures.images import (  # noqa: F401 - fixtures are found by name
     double_image,
     python_base_image,
     server_image,
 )
+from tests.fixtures.lanes import pytest_collection_modifyitems  # noqa: F401 - hook by name
 from tests.fixtures.processes import (  # noqa: F401 - fixtures and the report hook by name
     airs_double,
     airs_double_session,

@@ -97,6 +97,8 @@ def test_missing_token_is_401_with_a_bearer_challenge(mcp_server: McpServerHandl
 @pytest.mark.parametrize(
     "authorization",
     [f"Bearer {WRONG_TOKEN}", f"Basic {TEST_TOKEN}", "Bearer", f"Bearer {TEST_TOKEN}x"],
+    # Fixed ids: the tokens are random per process, and xdist workers must collect the same tests.
+    ids=["wrong-token", "basic-scheme", "no-credential", "token-with-suffix"],
 )
 def test_wrong_token_is_401_invalid_token(mcp_server: McpServerHandle, authorization: str) -> None:
     for method, url, options in requests_of(mcp_server):

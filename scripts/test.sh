@@ -41,7 +41,7 @@ run_lint() {
 
 run_pytest() {
   local rc=0 parallel=()
-  [ "$AIRS_TEST_WORKERS" -gt 0 ] && parallel=(-n "$AIRS_TEST_WORKERS" --dist loadgroup)
+  [ "$AIRS_TEST_WORKERS" -gt 0 ] && parallel=(-n "$AIRS_TEST_WORKERS")
   # The slowest tests are printed, and every test's time kept, so a run's budget can be read.
   mkdir -p "$AIRS_MCP_CACHE/test-results"
   pytest "${parallel[@]}" --durations=25 --durations-min=15 \

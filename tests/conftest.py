@@ -12,7 +12,10 @@ from tests.fixtures.images import (  # noqa: F401 - fixtures are found by name
     python_base_image,
     server_image,
 )
-from tests.fixtures.lanes import pytest_collection_modifyitems  # noqa: F401 - hook by name
+from tests.fixtures.lanes import (  # noqa: F401 - hooks by name
+    pytest_collection_modifyitems,
+    pytest_xdist_make_scheduler,
+)
 from tests.fixtures.processes import (  # noqa: F401 - fixtures and the report hook by name
     airs_double,
     airs_double_session,

@@ -18,8 +18,7 @@ import pytest
 
 from tests.fixtures.molecule import assert_actions_passed, run_scenario
 
-# The docker lane (tests/fixtures/lanes.py): kind re-points dockerd's default runtime.
-pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.xdist_group("docker")]
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 CLUSTER = "airs-molecule"
 NETWORK = "airs-kind"

@@ -14,8 +14,7 @@ import pytest
 from embedded_cluster import kind_runtime
 from embedded_cluster.imaging.base_image import ensure_base_image
 
-# The docker lane (tests/fixtures/lanes.py): it re-points dockerd's default runtime.
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("docker")]
+pytestmark = [pytest.mark.integration]
 
 
 def _cap_bnd(status: str) -> str:

@@ -61,11 +61,6 @@ CA_FILE = (
 )
 
 
-# For a test whose variables touch only the server's roles: MetalLB and Traefik stay as
-# deployed, and the run takes a fraction of a full one (about 100 s here).
-SERVER_ROLES_ONLY = ("--skip-tags", "metallb,traefik")
-
-
 @dataclass
 class Deployed:
     cluster: EmbeddedCluster
@@ -855,7 +850,7 @@ def test_token_binding_403_and_rate_limit_429_through_the_load_balancer(
             "mcp_ingress_rate_limit_burst": 5,
         },
     )
-    dep.play("demo.yml", *SERVER_ROLES_ONLY, vars_files=(tight,)).check()
+    dep.play("demo.yml", vars_files=(tight,)).check()
     try:
         stream, messages = _open_session(first)
         try:
@@ -875,7 +870,7 @@ def test_token_binding_403_and_rate_limit_429_through_the_load_balancer(
         assert len(codes) == 40, burst
         assert codes.count("429") >= 20, codes
     finally:
-        dep.play("demo.yml", *SERVER_ROLES_ONLY).check()
+        dep.play("demo.yml").check()
 
 
 def test_no_token_or_session_id_in_the_traefik_access_log_or_events(dep: Deployed) -> None:
@@ -997,7 +992,7 @@ def test_network_policy_admits_only_traefik_to_the_server_pods(dep: Deployed) ->
         allowed = _probe_from_another_namespace(dep, urls, "without-policy")
         assert [line.split()[0] for line in allowed] == ["reachable"] * len(urls), allowed
     finally:
-        dep.play("demo.yml", *SERVER_ROLES_ONLY).check()  # puts the policy back
+        dep.play("demo.yml").check()  # puts the policy back
         dep.cluster.kubectl("delete", "namespace", PROBE_NAMESPACE, "--wait=false")
     # Traefik still reaches them (the policy's allowed source).
     assert_double_verdicts(all_tools(SSE_URL, client_token(dep.cluster)))

@@ -46,7 +46,12 @@ def venv_python(version: str = MCP1_VERSION) -> Path:
         subprocess.run([sys.executable, "-m", "venv", str(partial)], check=True, timeout=120)
         pip = [str(partial / "bin" / "python"), "-m", "pip", "install", "--quiet"]
         subprocess.run([*pip, f"mcp=={version}"], check=True, timeout=INSTALL_TIMEOUT)
-        partial.rename(venv)  # the interpreter finds its venv from its own path: safe to move
+        try:
+            partial.rename(venv)  # the interpreter finds its venv from its own path: safe to move
+        except OSError:  # another run finished one first: use that
+            shutil.rmtree(partial, ignore_errors=True)
+            if not python.exists():
+                raise
     found = subprocess.run(
         [str(python), "-I", "-c", "import importlib.metadata as m; print(m.version('mcp'))"],
         capture_output=True,

@@ -19,12 +19,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import json
 import os
 import platform
 import ssl
 import statistics
+import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -65,6 +68,7 @@ _code_first_on_path()
 
 from mcp.client.session import ClientSession  # noqa: E402
 
+from bench import mcp1_client  # noqa: E402
 from bench.inline_scan_latency import percentile  # noqa: E402
 from tests.fixtures import mcp_client  # noqa: E402
 from tests.fixtures.processes import (  # noqa: E402
@@ -92,15 +96,16 @@ def summarise(samples: list[float]) -> dict[str, float]:
 
 
 async def interleaved(calls: dict[str, Call], rounds: int, warmup: int) -> dict[str, list[float]]:
-    """Each round times one call of every series, in rotating order; returns ms samples."""
+    """Each round times one call of every series, in rotating order; returns ms samples. A call
+    that returns a float has timed itself (a client in another process): that is its sample."""
     names = list(calls)
     samples: dict[str, list[float]] = {name: [] for name in names}
     for index in range(warmup + rounds):
         shift = index % len(names)
         for name in names[shift:] + names[:shift]:
             begin = time.perf_counter()
-            await calls[name]()
-            elapsed = (time.perf_counter() - begin) * 1000
+            timed = await calls[name]()
+            elapsed = timed if isinstance(timed, float) else (time.perf_counter() - begin) * 1000
             if index >= warmup:
                 samples[name].append(elapsed)
     return samples
@@ -148,6 +153,20 @@ SERVER_ENV = {
 
 def start_server(double: LeanDouble, directory: Path, **env: str | None) -> McpServerHandle:
     return launch_mcp_server(double.handle, directory, env_overrides={**SERVER_ENV, **env})
+
+
+def server_code_at(rev: str, directory: Path) -> Path:
+    """``server/`` of commit ``rev`` (``git archive``), to run a "before" server from."""
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", rev, "server"],
+        capture_output=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    directory.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(directory, filter="data")
+    return directory / "server"
 
 
 def rss_kb(pid: int) -> int:
@@ -373,40 +392,96 @@ async def idle_sessions(
     return out
 
 
-async def output_schema(server: McpServerHandle, rounds: int) -> dict[str, Any]:
-    """What the output schema costs the client: 2.x client with and without its check, plus the
-    check alone, compiled once (2.x) or rebuilt per call like ``jsonschema.validate`` (1.x)."""
+def _check_alone(schema: dict[str, Any], instance: Any, repeats: int) -> dict[str, float]:
+    """The check alone on one real result, median ms: compiled once and reused (the 2.x client)
+    vs ``jsonschema.validate`` per call (the 1.x client: it checks the schema against its
+    metaschema and builds a validator every call), and, for a schema that declares its
+    dialect, the same schema read as MCP's default 2020-12."""
     import jsonschema
 
-    async with AsyncExitStack() as stack:
-        checked = await mcp_session(stack, "sse", server.url, validate=True)
-        unchecked = await mcp_session(stack, "sse", server.url)
-        tools = {t.name: t for t in (await checked.list_tools()).tools}
-        schema = tools["pan_inline_scan"].output_schema
-        result = await checked.call_tool("pan_inline_scan", {"prompt": PROMPT})
-        samples = await interleaved(
-            {"client_2x_validating": inline_call(checked), "no_validation": inline_call(unchecked)},
-            rounds,
-            max(3, rounds // 10),
-        )
-    out = with_ratios(samples, "no_validation")
-    instance = result.structured_content
+    variants = {"validate_per_call_1x": schema}
+    if "$schema" in schema:
+        variants["validate_per_call_1x_as_2020_12"] = {
+            key: value for key, value in schema.items() if key != "$schema"
+        }
     validator = jsonschema.validators.validator_for(schema)(schema)
-    micro: dict[str, list[float]] = {"compiled_once_2x": [], "validate_per_call_1x": []}
-    for _ in range(200):
+    micro: dict[str, list[float]] = {"compiled_once_2x": []} | {name: [] for name in variants}
+    for _ in range(repeats):
         begin = time.perf_counter()
         list(validator.iter_errors(instance))
         micro["compiled_once_2x"].append((time.perf_counter() - begin) * 1000)
-        begin = time.perf_counter()
-        jsonschema.validate(instance, schema)
-        micro["validate_per_call_1x"].append((time.perf_counter() - begin) * 1000)
-    out["check_alone_ms"] = {k: round(statistics.median(v), 3) for k, v in micro.items()}
+        for name, variant in variants.items():
+            begin = time.perf_counter()
+            jsonschema.validate(instance, variant)
+            micro[name].append((time.perf_counter() - begin) * 1000)
+    return {name: round(statistics.median(values), 3) for name, values in micro.items()}
+
+
+def _schema_facts(schema: dict[str, Any]) -> dict[str, Any]:
     text = json.dumps(schema)
-    out["schema"] = {"bytes": len(text), "has_defs_or_ref": "$defs" in text or "$ref" in text}
-    out["added_p50_ms"] = round(
-        out["series"]["client_2x_validating"]["p50_ms"] - out["series"]["no_validation"]["p50_ms"],
-        3,
-    )
+    return {
+        "bytes": len(text),
+        "has_defs_or_ref": "$defs" in text or "$ref" in text,
+        "dialect": schema.get("$schema", "2020-12 (MCP default)"),
+    }
+
+
+async def output_schema(
+    server: McpServerHandle,
+    rounds: int,
+    mcp1: Path,
+    directory: Path,
+    before: McpServerHandle | None = None,
+) -> dict[str, Any]:
+    """What the output schema costs a client: the stock 2.x client (in this process) and the
+    stock 1.x client (``bench.mcp1_client``, its own venv and process), each with its check on
+    and off, all interleaved; with ``before``, the same four series against that server too
+    (prefix ``before_``). Plus the check alone on each server's real result."""
+    targets = {"": server} | ({"before_": before} if before is not None else {})
+    calls: dict[str, Call] = {}
+    facts: dict[str, dict[str, Any]] = {}
+    async with AsyncExitStack() as stack:
+        for prefix, target in targets.items():
+            checked = await mcp_session(stack, "sse", target.url, validate=True)
+            unchecked = await mcp_session(stack, "sse", target.url)
+            client_1x = mcp1_client.Mcp1Client(mcp1, target.url, directory / f"{prefix}mcp1.log")
+            stack.callback(client_1x.close)
+            listed = {t.name: t.output_schema for t in (await checked.list_tools()).tools}
+            if await client_1x.output_schemas() != listed:
+                raise RuntimeError("the 1.x and 2.x clients list different output schemas")
+            schema = listed["pan_inline_scan"]
+            result = await checked.call_tool("pan_inline_scan", {"prompt": PROMPT})
+            facts[prefix] = {
+                "schema": _schema_facts(schema)
+                | {"bytes_per_tool": {name: len(json.dumps(s)) for name, s in listed.items()}},
+                "check_alone_ms": _check_alone(schema, result.structured_content, 200),
+                "mcp1_version": client_1x.version,
+            }
+            calls |= {
+                f"{prefix}client_2x_validating": inline_call(checked),
+                f"{prefix}client_2x_no_validation": inline_call(unchecked),
+                f"{prefix}client_1x_validating": client_1x.inline_call(
+                    "validating", {"prompt": PROMPT}
+                ),
+                f"{prefix}client_1x_no_validation": client_1x.inline_call(
+                    "no_validation", {"prompt": PROMPT}
+                ),
+            }
+        samples = await interleaved(calls, rounds, max(3, rounds // 10))
+    out = with_ratios(samples, "client_2x_no_validation")
+    series = out["series"]
+    out["added_p50_ms"] = {
+        f"{prefix}{client}": round(
+            series[f"{prefix}{client}_validating"]["p50_ms"]
+            - series[f"{prefix}{client}_no_validation"]["p50_ms"],
+            3,
+        )
+        for prefix in targets
+        for client in ("client_2x", "client_1x")
+    }
+    out |= facts[""]
+    if before is not None:
+        out["before"] = facts["before_"]
     return out
 
 
@@ -518,6 +593,8 @@ PLANS = {
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     plan = dict(PLANS["quick" if args.quick else "full"])
     workdir = Path(tempfile.mkdtemp(prefix="bench-suite-"))
+    print("[bench] mcp 1.x client venv ...", flush=True)
+    mcp1 = mcp1_client.venv_python()  # made once (pip), before anything is timed
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     load_before = os.getloadavg()
     clock = time.monotonic()
@@ -554,7 +631,18 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     plan["repeats"],
                 ),
             )
-            await step("output_schema", output_schema(server, max(10, rounds // 2)))
+            before = None
+            if args.schema_before:
+                code = server_code_at(args.schema_before, workdir / "before-code")
+                before = start_server(double, workdir / "before", PYTHONPATH=str(code))
+            try:
+                await step(
+                    "output_schema",
+                    output_schema(server, max(10, rounds // 2), mcp1, workdir, before),
+                )
+            finally:
+                if before is not None:
+                    before.stop()
             await step("batch", batch(server, double, plan["batch_items"], plan["batch_repeats"]))
             await step(
                 "traefik", traefik(server, workdir / "traefik", direct, max(10, rounds // 2))
@@ -577,6 +665,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "seconds": round(time.monotonic() - clock, 1),
         "step_seconds": timings,
         "plan": plan,
+        "schema_before": args.schema_before,
         "figures": {name: figures[name] for name in FIGURES},
         "host": {
             "cpus": os.cpu_count(),
@@ -610,12 +699,16 @@ def table(result: dict[str, Any]) -> list[str]:
         )
         rows.append(f"  {key:<10}{parts}")
     o = f["output_schema"]
-    series("output schema on the 2.x client", o)
-    rows.append(
-        f"  check alone: compiled once {o['check_alone_ms']['compiled_once_2x']:.3f} ms, "
-        f"jsonschema.validate per call {o['check_alone_ms']['validate_per_call_1x']:.3f} ms; "
-        f"schema {o['schema']['bytes']} B, $defs/$ref: {o['schema']['has_defs_or_ref']}"
-    )
+    series("output schema: stock 2.x and 1.x clients, check on / off (SSE)", o)
+    rows.append(f"  added by the check, p50 ms: {o['added_p50_ms']}")
+    before = (f"before ({result['schema_before']})", o.get("before"))
+    for label, block in (("this code", o), before):
+        if block is not None:
+            s = block["schema"]
+            rows.append(
+                f"  {label}: check alone (median ms) {block['check_alone_ms']}; schema "
+                f"{s['bytes']} B, $defs/$ref: {s['has_defs_or_ref']}, dialect {s['dialect']}"
+            )
     b = f["batch"]
     series(f"{b['items']} items at 20 ms", b)
     t = f["traefik"]
@@ -678,15 +771,19 @@ def plot(result: dict[str, Any], path: Path) -> None:
     thr.legend(fontsize=7)
 
     o = f["output_schema"]
-    labels = ["2.x validating", "no validation"]
-    vals = [o["series"]["client_2x_validating"]["p50_ms"], o["series"]["no_validation"]["p50_ms"]]
-    sch.bar(labels, vals, color=["tab:orange", "tab:blue"])
-    sch.set_ylabel("p50 ms per call")
-    sch.set_title(
-        f"output schema: check alone {o['check_alone_ms']['compiled_once_2x']:.3f} ms (2.x) / "
-        f"{o['check_alone_ms']['validate_per_call_1x']:.2f} ms (1.x style)",
-        fontsize=9,
+    snames = list(o["series"])
+    colours = ["tab:orange" if n.endswith("_validating") else "tab:blue" for n in snames]
+    sch.bar(range(len(snames)), [o["series"][n]["p50_ms"] for n in snames], color=colours)
+    sch.set_xticks(
+        range(len(snames)),
+        [n.replace("client_", "").replace("_", "\n", 2) for n in snames],
+        fontsize=6,
     )
+    sch.set_ylabel("p50 ms per call (orange: check on)")
+    title = f"output schema: 1.x check alone {o['check_alone_ms']['validate_per_call_1x']:.2f} ms"
+    if "before" in o:
+        title += f" (before: {o['before']['check_alone_ms']['validate_per_call_1x']:.2f} ms)"
+    sch.set_title(title, fontsize=9)
 
     b = f["batch"]
     bvals = [b["series"]["batch_scan"]["p50_ms"], b["series"]["sequential_inline"]["p50_ms"]]
@@ -738,6 +835,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="smoke run: few samples, ~1 minute")
     parser.add_argument("--out", type=Path, default=RESULTS, help="directory for JSON and PNG")
     parser.add_argument("--name", default="suite", help="result file stem")
+    parser.add_argument(
+        "--schema-before",
+        metavar="REV",
+        help="output_schema also against a server running the server/ code of git commit REV",
+    )
     return parser.parse_args(argv)
 
 

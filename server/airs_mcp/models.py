@@ -1,10 +1,17 @@
-"""Pydantic models for tool inputs and the small, flat results the tools return."""
+"""Pydantic models for tool inputs and the small, flat results the tools return.
+
+The four tool results (``ScanSummary``, ``BatchScanResult``, ``ScanResultsOutput``,
+``ScanReportsOutput``) are ``FlatSchemaModel``s: their published output schemas inline the
+models they nest (no ``$defs``/``$ref``), see ``airs_mcp.flat_schema``.
+"""
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from airs_mcp.flat_schema import FlatSchemaModel
 
 # Length caps in characters, published in the tool schemas (maxLength). Scannable text is also
 # held to 2 MiB of UTF-8 (validation.MAX_FIELD_BYTES); every request body to
@@ -87,7 +94,7 @@ class MaskedText(BaseModel):
     patterns: list[str] = Field(default_factory=list, description="Data patterns that matched.")
 
 
-class ScanSummary(BaseModel):
+class ScanSummary(FlatSchemaModel):
     """A scan verdict. ``action`` is what to do with the content: 'allow' or 'block'."""
 
     scan_id: str
@@ -119,7 +126,7 @@ class BatchItemResult(BaseModel):
     error: str | None = Field(default=None, description="Why this item was not submitted.")
 
 
-class BatchScanResult(BaseModel):
+class BatchScanResult(FlatSchemaModel):
     items: list[BatchItemResult] = Field(description="One entry per input item, in input order.")
     submitted: int = Field(description="Items accepted by AIRS.")
     failed: int = Field(description="Items with an error.")
@@ -134,7 +141,7 @@ class ScanResultEntry(BaseModel):
     error: str | None = None
 
 
-class ScanResultsOutput(BaseModel):
+class ScanResultsOutput(FlatSchemaModel):
     results: list[ScanResultEntry] = Field(description="Entries in the order of the input ids.")
 
 
@@ -155,5 +162,5 @@ class ReportEntry(BaseModel):
     error: str | None = None
 
 
-class ScanReportsOutput(BaseModel):
+class ScanReportsOutput(FlatSchemaModel):
     reports: list[ReportEntry] = Field(description="Entries in the order of the input ids.")

@@ -22,7 +22,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_quick_suite_writes_every_figure(tmp_path: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--out", str(tmp_path), "--name", "smoke"],
+        [
+            *(sys.executable, "-m", "bench", "--quick", "--out", str(tmp_path), "--name", "smoke"),
+            *("--schema-before", "HEAD"),
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -49,8 +52,21 @@ def test_quick_suite_writes_every_figure(tmp_path: Path) -> None:
     assert [run["sessions"] for run in idle["runs"]] == suite.PLANS["quick"]["idle"]
     assert all(run["rss_held_kb"] > 0 and run["rss_after_close_kb"] > 0 for run in idle["runs"])
     schema = figures["output_schema"]
-    assert set(schema["series"]) == {"client_2x_validating", "no_validation"}
-    assert set(schema["check_alone_ms"]) == {"compiled_once_2x", "validate_per_call_1x"}
+    clients = [f"client_{v}_{c}" for v in ("2x", "1x") for c in ("validating", "no_validation")]
+    assert set(schema["series"]) == set(clients) | {f"before_{name}" for name in clients}
+    assert all(s["p50_ms"] > 0 for s in schema["series"].values())
+    assert schema["mcp1_version"].startswith("1.")  # a real 1.x client made those calls
+    for block in (schema, schema["before"]):  # the before server ran HEAD's server/ code
+        assert set(block["check_alone_ms"]) >= {"compiled_once_2x", "validate_per_call_1x"}
+        assert block["schema"]["bytes"] > 0
+    assert schema["schema"]["has_defs_or_ref"] is False
+    assert set(schema["added_p50_ms"]) == {
+        "client_2x",
+        "client_1x",
+        "before_client_2x",
+        "before_client_1x",
+    }
+    assert result["schema_before"] == "HEAD"
     assert figures["batch"]["speedup"] > 0
     assert set(figures["traefik"]["traefik_over_direct_p50"]) == {"sse", "streamable_http"}
     assert "lean double" in proc.stdout

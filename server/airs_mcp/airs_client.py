@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import random
 import ssl
 from collections.abc import Awaitable, Callable
@@ -38,6 +39,7 @@ from aisecurity.logger import BaseLogger
 from aisecurity.scan.asyncio.scanner import Scanner
 from aisecurity.scan.models.content import Content
 
+from airs_mcp import egress
 from airs_mcp.config import Settings
 from airs_mcp.metrics import Metrics
 
@@ -211,6 +213,7 @@ class AirsClient:
             api_endpoint=self._settings.api_endpoint,
             num_retries=1,
         )
+        egress.apply(egress.resolve(global_configuration.api_endpoint, os.environ))
         self._scanner = Scanner()
 
     async def close(self) -> None:

@@ -20,6 +20,7 @@ import uvicorn
 from airs_mcp import log
 from airs_mcp.app import Runtime, create_app, serve_app
 from airs_mcp.config import ConfigError, Settings
+from airs_mcp.io_impl import HTTP_CHOICES, LOOP_CHOICES, choose_http, choose_loop
 from airs_mcp.shutdown import CLOSE_S, drain
 
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
@@ -118,6 +119,18 @@ def parse_args(argv: list[str] | None, env: Mapping[str, str]) -> argparse.Names
         "--log-level", choices=LOG_LEVELS, default=level, help="(AIRS_MCP_LOG_LEVEL)"
     )
     parser.add_argument(
+        "--loop",
+        choices=LOOP_CHOICES,
+        default=env.get("AIRS_MCP_LOOP", "").strip().lower() or "auto",
+        help="event loop; auto = uvloop when installed (AIRS_MCP_LOOP)",
+    )
+    parser.add_argument(
+        "--http",
+        choices=HTTP_CHOICES,
+        default=env.get("AIRS_MCP_HTTP", "").strip().lower() or "auto",
+        help="HTTP/1.1 parser; auto = httptools when installed (AIRS_MCP_HTTP)",
+    )
+    parser.add_argument(
         "--port-file", type=Path, help="write the bound port here once listening (for --port 0)"
     )
     parser.add_argument(
@@ -144,10 +157,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = parse_args(argv, os.environ)
         settings = Settings.from_env()
+        loop, http = choose_loop(args.loop), choose_http(args.http)
     except ConfigError as exc:
         print(f"airs-mcp-server: configuration error: {exc}", file=sys.stderr)
         return 2
     log.configure(args.log_level)
+    logging.getLogger("airs_mcp").info("io", extra={"loop": loop, "http": http})
     runtime = Runtime(settings)
     app = serve_app(create_app(settings, runtime), args.metrics_port)
     config = uvicorn.Config(
@@ -156,6 +171,8 @@ def main(argv: list[str] | None = None) -> int:
         port=args.port,
         log_config=None,
         log_level=args.log_level,
+        loop=loop,
+        http=http,
         access_log=args.log_level == "debug",
         timeout_keep_alive=KEEP_ALIVE_S,
         # The drain (AIRS_MCP_GRACEFUL_SHUTDOWN_SECONDS) runs before uvicorn's shutdown starts.

@@ -43,7 +43,8 @@ class ClientProcess:
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
 
     def ask(self, command: dict[str, Any]) -> dict[str, Any]:
-        assert self.proc.stdin is not None and self.proc.stdout is not None
+        assert self.proc.stdin is not None
+        assert self.proc.stdout is not None
         self.proc.stdin.write(json.dumps(command) + "\n")
         self.proc.stdin.flush()
         return json.loads(self.proc.stdout.readline())
@@ -87,7 +88,8 @@ async def one_run(
             client.stop()
         await asyncio.sleep(TRIM_DELAY_S + settle)
         deadline = time.monotonic() + 60
-        while variant != "before" and not trims(server) and time.monotonic() < deadline:
+        # Polls the server log file (another process): no event to wait on.
+        while variant != "before" and not trims(server) and time.monotonic() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.5)  # a large heap's collection takes a while
         await asyncio.sleep(1)
         after = rss_kb(pid)

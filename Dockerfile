@@ -48,8 +48,11 @@ ENTRYPOINT ["airs-api-double"]
 CMD ["--host", "0.0.0.0", "--port", "8443", "--cert-dir", "/tmp/airs-api-double"]
 
 # The MCP server (last stage = default target).
+# PYTHONMALLOC=malloc: objects come from glibc, so the heap trim after closed SSE sessions
+# (airs_mcp.heap_trim) can return their memory; pymalloc would keep any arena still in use.
 FROM runtime AS server
 COPY --from=builder /opt/venv /opt/venv
+ENV PYTHONMALLOC=malloc
 USER 1000:1000
 EXPOSE 8000
 ENTRYPOINT ["airs-mcp-server"]

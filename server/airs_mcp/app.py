@@ -2,7 +2,8 @@
 
 Protections (each on by default; see ``protections``): ``AuthGate`` outermost (bearer tokens or
 JWTs), ``BodyGuard`` on every POST (size limit, JSON-RPC check), ``SseSessions`` on the SSE app
-(session cap, each session bound to its opener's credential).
+(session cap, each session bound to its opener's credential), ``MemoryGate`` on both transports
+(503 for new sessions near the memory limit). ``HeapTrimmer`` returns closed sessions' memory.
 
 The outer Starlette lifespan owns the process-wide resources (the AIRS client and the Streamable
 HTTP session manager); the MCP server's own lifespan runs once per SSE connection and is left
@@ -28,7 +29,9 @@ from airs_mcp.airs_client import AirsClient
 from airs_mcp.auth_gate import AuthGate, verifiers_for
 from airs_mcp.body_guard import BodyGuard
 from airs_mcp.config import Settings
+from airs_mcp.heap_trim import HeapTrimmer
 from airs_mcp.host_rules import transport_security
+from airs_mcp.memory_guard import MemoryGate, MemoryMonitor, cgroup_memory_limit
 from airs_mcp.metrics import Metrics, PortDispatch, metrics_app
 from airs_mcp.protections import warn_disabled
 from airs_mcp.resource_metadata import metadata_routes, metadata_url
@@ -60,6 +63,10 @@ class Runtime:
         self.scan_service: ScanService | None = None
         self.forwarder: SessionForwarder | None = None  # only with session routing
         self.shutting_down = False
+        self.memory = MemoryMonitor(
+            settings.memory_limit_bytes or cgroup_memory_limit(), settings.memory_refuse_fraction
+        )
+        self.heap_trimmer = HeapTrimmer(settings.heap_trim_after_closes, settings.heap_trim_delay_s)
 
     @property
     def ready(self) -> bool:
@@ -129,11 +136,17 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
 
     metrics = runtime.metrics
     metrics.bind_ready(lambda: runtime.ready)
-    sse_app: ASGIApp = SseSessions(
-        BodyGuard(sse, limit, jsonrpc_errors=False),
-        settings.max_sse_sessions,
+    sse_app: ASGIApp = MemoryGate(
+        SseSessions(
+            BodyGuard(sse, limit, jsonrpc_errors=False),
+            settings.max_sse_sessions,
+            metrics,
+            lambda: runtime.shutting_down,
+            runtime.heap_trimmer.session_closed,
+        ),
+        runtime.memory,
         metrics,
-        lambda: runtime.shutting_down,
+        "sse",
     )
     if settings.session_routing:
         # Without a routing key and advertised address, the SSE app is served exactly as before.
@@ -173,11 +186,15 @@ def serve_app(app: Starlette, metrics_port: int) -> ASGIApp:
 
 
 def _guarded(routes: list[BaseRoute], limit: int, runtime: Runtime) -> list[BaseRoute]:
-    """The Streamable HTTP route behind ``BodyGuard`` and the shutdown's ``DrainGate``."""
+    """The Streamable HTTP route behind ``MemoryGate``, ``BodyGuard`` and the shutdown's
+    ``DrainGate``."""
     out: list[BaseRoute] = []
     for route in routes:
         if isinstance(route, Route):
             gate = DrainGate(route.endpoint, lambda: runtime.shutting_down, runtime.metrics)
-            route = Route(route.path, endpoint=BodyGuard(gate, limit, jsonrpc_errors=True))
+            guarded = BodyGuard(gate, limit, jsonrpc_errors=True)
+            route = Route(
+                route.path, endpoint=MemoryGate(guarded, runtime.memory, runtime.metrics, "http")
+            )
         out.append(route)
     return out

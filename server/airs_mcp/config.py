@@ -30,6 +30,11 @@ DEFAULT_MAX_SSE_SESSIONS = 1000
 DEFAULT_LIMIT_CONCURRENCY = 2000
 MAX_BODY_BYTES = 4 * 1024 * 1024  # also the SDK's own ceiling and the routing forwarder's
 MIN_BODY_BYTES = 64 * 1024
+# Memory (README "Configuration reference"): refuse new sessions past this share of the limit;
+# collect and trim the heap after this many SSE sessions closed, this long after the last one.
+DEFAULT_MEMORY_REFUSE_FRACTION = 0.85
+DEFAULT_HEAP_TRIM_AFTER_CLOSES = 100
+DEFAULT_HEAP_TRIM_DELAY_S = 10.0
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -64,6 +69,10 @@ class Settings:
     max_sse_sessions: int = DEFAULT_MAX_SSE_SESSIONS
     limit_concurrency: int = DEFAULT_LIMIT_CONCURRENCY
     max_body_bytes: int = MAX_BODY_BYTES
+    memory_limit_bytes: int | None = None  # None: the cgroup's limit, read at start
+    memory_refuse_fraction: float = DEFAULT_MEMORY_REFUSE_FRACTION  # 0: never refuse
+    heap_trim_after_closes: int = DEFAULT_HEAP_TRIM_AFTER_CLOSES  # 0: never trim
+    heap_trim_delay_s: float = DEFAULT_HEAP_TRIM_DELAY_S
 
     @property
     def session_routing(self) -> bool:
@@ -95,6 +104,7 @@ class Settings:
         hosts, host_check = _hosts(env)
         routing_key, advertise_ip, advertise_port, peers = _routing(env)
         sessions, concurrency = _connection_limits(env)
+        memory_limit, refuse_fraction, trim_after, trim_delay = _memory(env)
         return cls(
             api_key=key,
             profile_name=name or None,
@@ -136,6 +146,10 @@ class Settings:
                     maximum=MAX_BODY_BYTES,
                 )
             ),
+            memory_limit_bytes=memory_limit,
+            memory_refuse_fraction=refuse_fraction,
+            heap_trim_after_closes=trim_after,
+            heap_trim_delay_s=trim_delay,
         )
 
 
@@ -181,6 +195,41 @@ def _connection_limits(env: Mapping[str, str]) -> tuple[int, int]:
             "AIRS_MCP_LIMIT_CONCURRENCY", "must be larger than AIRS_MCP_MAX_SSE_SESSIONS"
         )
     return sessions, concurrency
+
+
+def _memory(env: Mapping[str, str]) -> tuple[int | None, float, int, float]:
+    """The memory refusal threshold and the heap trim after closed SSE sessions."""
+    limit = None
+    if _text(env, "AIRS_MCP_MEMORY_LIMIT_BYTES"):
+        limit = int(
+            _number(env, "AIRS_MCP_MEMORY_LIMIT_BYTES", 0, minimum=1 << 20, maximum=1 << 50)
+        )
+    return (
+        limit,
+        _number(
+            env,
+            "AIRS_MCP_MEMORY_REFUSE_FRACTION",
+            DEFAULT_MEMORY_REFUSE_FRACTION,
+            minimum=0,
+            maximum=1,
+        ),
+        int(
+            _number(
+                env,
+                "AIRS_MCP_HEAP_TRIM_AFTER_CLOSES",
+                DEFAULT_HEAP_TRIM_AFTER_CLOSES,
+                minimum=0,
+                maximum=1e6,
+            )
+        ),
+        _number(
+            env,
+            "AIRS_MCP_HEAP_TRIM_DELAY_SECONDS",
+            DEFAULT_HEAP_TRIM_DELAY_S,
+            minimum=0,
+            maximum=3600,
+        ),
+    )
 
 
 def _split(raw: str) -> list[str]:

@@ -100,7 +100,7 @@ class Metrics:
         self.sessions_refused = Counter(
             f"{PREFIX}_sessions_refused",
             "New sessions refused with 503, by transport (sse, http) and reason (session_cap, "
-            "shutting_down).",
+            "shutting_down, memory).",
             ["transport", "reason"],
             registry=r,
         )

@@ -68,6 +68,7 @@ class SseSessions:
         max_sessions: int,
         metrics: Metrics | None = None,
         shutting_down: Callable[[], bool] = lambda: False,
+        on_closed: Callable[[], None] = lambda: None,
     ) -> None:
         self.app = app
         self.max_sessions = max_sessions  # 0: no cap
@@ -76,6 +77,7 @@ class SseSessions:
         self.metrics = metrics or Metrics()
         self.metrics.bind_sse_sessions(lambda: self.open)
         self.shutting_down = shutting_down
+        self.on_closed = on_closed  # the heap trimmer counts closed sessions
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -123,6 +125,7 @@ class SseSessions:
             self.open -= 1
             for session in sessions:
                 self.owners.pop(session, None)
+            self.on_closed()
 
     async def _message(self, scope: Scope, receive: Receive, send: Send) -> None:
         query = scope.get("query_string", b"").decode("latin-1")

@@ -34,8 +34,9 @@ Admin routes (no key, for tests): ``POST /_double/faults`` with an object or a l
 ``{status, count=1, retry_after, latency_ms, malformed, path, message}`` applied to the next
 ``count`` API requests whose path starts with ``path`` (``count: -1`` = until cleared);
 ``DELETE /_double/faults``; ``GET /_double/stats`` (request counts per endpoint, response
-statuses with 499 for clients that left before the answer, requests in flight, async batch
-sizes, ids per query); ``POST /_double/reset``; ``POST /_double/config``
+statuses with 499 for clients that left before the answer, requests in flight and the most at
+once since the last reset, each request's arrival time per endpoint (monotonic seconds), async
+batch sizes, ids per query); ``POST /_double/reset``; ``POST /_double/config``
 ``{"pending_polls": n}``; ``GET /_double/health``; ``GET /_double/ca.pem`` (the CA, for clients
 that reach the double before they can trust it, e.g. from another pod). ``--ca-cert``/``--ca-key``
 sign the server certificate with an existing CA instead of a fresh one.

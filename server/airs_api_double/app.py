@@ -77,7 +77,7 @@ class DoubleApp:
 
     def endpoint(self, name: str, handler: Handler, max_body: int | None = None):
         async def run(request: Request) -> Response:
-            self.state.in_flight += 1
+            self.state.arrive(name)
             try:
                 response = await self._pipeline(name, handler, max_body, request)
             except ClientDisconnect:  # the caller gave up (e.g. its timeout) before we answered

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,6 +49,8 @@ class StoredScan:
 class DoubleState:
     pending_polls: int = 1
     in_flight: int = 0
+    peak_in_flight: int = 0  # since the last reset
+    arrivals: dict[str, list[float]] = field(default_factory=dict)  # monotonic s, per endpoint
     scans: dict[str, list[StoredScan]] = field(default_factory=dict)
     faults: list[Fault] = field(default_factory=list)
     requests: Counter[str] = field(default_factory=Counter)
@@ -56,6 +59,11 @@ class DoubleState:
     query_sizes: dict[str, list[int]] = field(
         default_factory=lambda: {"results": [], "reports": []}
     )
+
+    def arrive(self, endpoint: str) -> None:
+        self.in_flight += 1
+        self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        self.arrivals.setdefault(endpoint, []).append(time.monotonic())
 
     def take_fault(self, path: str) -> Fault | None:
         for fault in self.faults:
@@ -71,6 +79,8 @@ class DoubleState:
             "statuses": dict(self.statuses),
             "total": sum(self.requests.values()),
             "in_flight": self.in_flight,
+            "peak_in_flight": self.peak_in_flight,
+            "arrivals": {name: list(times) for name, times in self.arrivals.items()},
             "async_batch_sizes": list(self.async_batch_sizes),
             "query_sizes": {k: list(v) for k, v in self.query_sizes.items()},
             "faults_pending": [f.__dict__ for f in self.faults if f.count != 0],
@@ -82,5 +92,7 @@ class DoubleState:
         self.requests.clear()
         self.statuses.clear()
         self.async_batch_sizes.clear()
+        self.arrivals.clear()
+        self.peak_in_flight = self.in_flight
         for sizes in self.query_sizes.values():
             sizes.clear()

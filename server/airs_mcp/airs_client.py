@@ -5,7 +5,9 @@ Retry policy: HTTP 429, HTTP 500/502/503/504 and connection failures are retried
 ``Settings.max_retries`` times (so at most ``max_retries + 1`` attempts). The wait before retry
 ``n`` (1-based) is ``retry_backoff_s * 2**(n-1)`` times a random factor in [0.5, 1] (jitter,
 so many clients failing together do not retry in lockstep), or the server's ``Retry-After``
-seconds when it sent one; either is capped at ``max_retry_after_s``. Timeouts (``timeout_s`` per
+seconds when it sent one; either is capped at ``max_retry_after_s``. A 429 also pauses the
+process's fan-out pacer (``airs_mcp.pacing``) for that wait, so other chunks of a batch do not
+keep hitting the limit while one backs off. Timeouts (``timeout_s`` per
 attempt), an untrusted TLS certificate and all other errors are not retried. The SDK's own
 retry is switched off (one attempt) so this is the only policy in force.
 """
@@ -18,6 +20,7 @@ import logging
 import os
 import random
 import ssl
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -42,9 +45,13 @@ from aisecurity.scan.models.content import Content
 from airs_mcp import egress
 from airs_mcp.config import Settings
 from airs_mcp.metrics import Metrics
+from airs_mcp.pacing import Pacer
 
 T = TypeVar("T")
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+# The endpoints a batch or query tool call fans out to, many requests at once: these are paced.
+# An inline scan is one request per tool call (paced by the clients and the ingress rate limit).
+PACED_ENDPOINTS = frozenset({"async", "results", "reports"})
 log = logging.getLogger(__name__)
 
 
@@ -192,11 +199,13 @@ class AirsClient:
         settings: Settings,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         metrics: Metrics | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._settings = settings
         self._scanner: Scanner | None = None
         self._sleep = sleep
         self._metrics = metrics or Metrics()
+        self._pacer = Pacer(settings.batch_requests_per_second, settings.batch_burst, sleep, clock)
         self.profile = AiProfile(profile_name=settings.profile_name, profile_id=settings.profile_id)
 
     @property
@@ -235,9 +244,12 @@ class AirsClient:
         """
         settings = self._settings
         metrics = self._metrics
+        paced = endpoint in PACED_ENDPOINTS
         attempts = 0
         while True:
             attempts += 1
+            if paced:  # every attempt, retries too: each one is a request AIRS counts
+                await self._pacer.wait_turn()
             try:
                 result = await asyncio.wait_for(op(), timeout=settings.timeout_s)
             except asyncio.CancelledError:
@@ -253,7 +265,10 @@ class AirsClient:
                 wait = backoff_wait(attempts, settings.retry_backoff_s)
                 if failure.retry_after is not None:
                     wait = failure.retry_after
-                await self._sleep(min(wait, settings.max_retry_after_s))
+                wait = min(wait, settings.max_retry_after_s)
+                if failure.status == 429:
+                    self._pacer.back_off(wait)
+                await self._sleep(wait)
                 metrics.airs_retries.labels(endpoint).inc()
                 continue
             if result is None:

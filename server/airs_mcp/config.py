@@ -28,6 +28,11 @@ DEFAULT_PEER_NETWORKS = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00:
 # Limits (README "Configuration reference"). 0 turns the session cap or the concurrency limit off.
 DEFAULT_MAX_SSE_SESSIONS = 1000
 DEFAULT_LIMIT_CONCURRENCY = 2000
+# Batch fan-out (README "Configuration reference"): a 100-item batch's 20 requests go out at once;
+# burst + rate = 150 requests in any second, AIRS's default per-tenant limit.
+DEFAULT_BATCH_CONCURRENCY = 20
+DEFAULT_BATCH_REQUESTS_PER_SECOND = 125.0
+DEFAULT_BATCH_BURST = 25
 MAX_BODY_BYTES = 4 * 1024 * 1024  # also the SDK's own ceiling and the routing forwarder's
 MIN_BODY_BYTES = 64 * 1024
 # Memory (README "Configuration reference"): refuse new sessions past this share of the limit;
@@ -55,7 +60,9 @@ class Settings:
     max_retries: int = 2
     retry_backoff_s: float = 0.5
     max_retry_after_s: float = 10.0
-    batch_concurrency: int = 4
+    batch_concurrency: int = DEFAULT_BATCH_CONCURRENCY
+    batch_requests_per_second: float = DEFAULT_BATCH_REQUESTS_PER_SECOND  # 0: not paced
+    batch_burst: int = DEFAULT_BATCH_BURST
     max_batch_items: int = 1000
     graceful_shutdown_s: float = 10.0
     # Cross-replica SSE session routing: on only when both the key and the address are set.
@@ -122,7 +129,23 @@ class Settings:
                 env, "AIRS_MCP_MAX_RETRY_AFTER_SECONDS", 10.0, minimum=0, maximum=300
             ),
             batch_concurrency=int(
-                _number(env, "AIRS_MCP_BATCH_CONCURRENCY", 4, minimum=1, maximum=64)
+                _number(
+                    env,
+                    "AIRS_MCP_BATCH_CONCURRENCY",
+                    DEFAULT_BATCH_CONCURRENCY,
+                    minimum=1,
+                    maximum=64,
+                )
+            ),
+            batch_requests_per_second=_number(
+                env,
+                "AIRS_MCP_BATCH_REQUESTS_PER_SECOND",
+                DEFAULT_BATCH_REQUESTS_PER_SECOND,
+                minimum=0,
+                maximum=10000,
+            ),
+            batch_burst=int(
+                _number(env, "AIRS_MCP_BATCH_BURST", DEFAULT_BATCH_BURST, minimum=1, maximum=1000)
             ),
             max_batch_items=int(
                 _number(env, "AIRS_MCP_MAX_BATCH_ITEMS", 1000, minimum=1, maximum=10000)

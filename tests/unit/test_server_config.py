@@ -26,6 +26,18 @@ def test_minimal_settings_have_safe_defaults() -> None:
     assert SECRET not in repr(settings)
 
 
+def test_batch_fan_out_defaults_send_100_items_at_once_within_the_tenant_limit() -> None:
+    settings = Settings.from_env(BASE)
+    chunks_of_100_items = 100 // 5
+    assert settings.batch_concurrency >= chunks_of_100_items
+    assert settings.batch_burst >= chunks_of_100_items
+    # AIRS's default per-tenant limit is 150 requests/s: no second may hold more than that
+    assert settings.batch_burst + settings.batch_requests_per_second <= 150
+    paced = {"AIRS_MCP_BATCH_REQUESTS_PER_SECOND": "0", "AIRS_MCP_BATCH_BURST": "3"}
+    custom = Settings.from_env({**BASE, **paced})
+    assert (custom.batch_requests_per_second, custom.batch_burst) == (0, 3)
+
+
 @pytest.mark.parametrize(
     ("env", "variable"),
     [
@@ -42,6 +54,11 @@ def test_minimal_settings_have_safe_defaults() -> None:
         ({**BASE, "AIRS_MCP_MAX_RETRIES": "11"}, "AIRS_MCP_MAX_RETRIES"),
         ({**BASE, "AIRS_MCP_BATCH_CONCURRENCY": "0"}, "AIRS_MCP_BATCH_CONCURRENCY"),
         ({**BASE, "AIRS_MCP_MAX_BATCH_ITEMS": "-1"}, "AIRS_MCP_MAX_BATCH_ITEMS"),
+        (
+            {**BASE, "AIRS_MCP_BATCH_REQUESTS_PER_SECOND": "-1"},
+            "AIRS_MCP_BATCH_REQUESTS_PER_SECOND",
+        ),
+        ({**BASE, "AIRS_MCP_BATCH_BURST": "0"}, "AIRS_MCP_BATCH_BURST"),
         (
             {**BASE, "AIRS_MCP_ALLOWED_HOSTS": "a.example,http://b.example"},
             "AIRS_MCP_ALLOWED_HOSTS",

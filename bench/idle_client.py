@@ -27,6 +27,8 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
+from tests.fixtures.mcp_client import initialize_request
+
 ENDPOINT = re.compile(rb"event: endpoint\r?\ndata: ([^\r\n]+)")
 OPENING_AT_ONCE = 64
 POST_CONNECTIONS = 8
@@ -34,18 +36,7 @@ TIMEOUT_S = 60.0
 
 
 def initialize(request_id: int) -> bytes:
-    return json.dumps(
-        {
-            "jsonrpc": "2.0",
-            "id": request_id,
-            "method": "initialize",
-            "params": {
-                "protocolVersion": "2025-06-18",
-                "capabilities": {},
-                "clientInfo": {"name": "bench-idle", "version": "0"},
-            },
-        }
-    ).encode()
+    return json.dumps(initialize_request("bench-idle", request_id)).encode()
 
 
 INITIALIZED = json.dumps({"jsonrpc": "2.0", "method": "notifications/initialized"}).encode()

@@ -8,6 +8,7 @@ is called through this small interface::
     node.down(paths: RunPaths) -> None
     node.status(paths: RunPaths) -> dict[str, bool]
     node.log_files(paths: RunPaths) -> dict[str, Path]
+    node.release(admin: Path, config: ClusterConfig) -> None  # control-plane mode, see there
     node.prebuild_targets() -> list[build.Target]  # binaries the node and its images need
     addons.up(paths: RunPaths, config: ClusterConfig, kubeconfigs: dict[str, Path]) -> None
 """
@@ -152,6 +153,11 @@ def _up(control_plane_only: bool, paths: RunPaths) -> UpResult:
 
     if want == "full":
         _full_mode(paths, config, kubeconfigs, phases)
+    else:
+        # State kept from an earlier full run (a stopped cluster, a restarted machine) binds
+        # pods to a node that will not run here.
+        with _phase(phases, "release node", failure="releasing the stopped node"):
+            node.release(kubeconfigs["admin"], config)
     return UpResult(paths.admin_kubeconfig, False, want, time.monotonic() - started, phases)
 
 

@@ -7,6 +7,7 @@ Interface used by ``lifecycle`` (documented there)::
     up(paths, config, kubeconfigs) -> None     start everything, wait until the node is Ready
     down(paths) -> None                        stop everything and remove what it created
     status(paths) -> dict[str, bool]           containerd, kubelet, kube-proxy running?
+    release(admin, config) -> None             drop what only a running node serves
     log_files(paths) -> dict[str, Path]
     network_info() -> dict[str, str]           bridge, node IP, client netns, MetalLB pool
     prebuild_targets() -> list[build.Target]   every binary the node and its images need
@@ -236,6 +237,46 @@ def down(paths: RunPaths) -> None:
         _restore_sysctls(paths)
     if still:
         raise NodeError(f"node down: still mounted: {', '.join(still[:5])}")
+
+
+def release(admin: Path, config: ClusterConfig) -> None:
+    """Drop what an earlier full run left that only a running node could serve or finish.
+
+    Control-plane mode runs no kubelet and no pods, so:
+
+    - pods bound to the old Node would never be confirmed deleted: they, and any namespace
+      holding them, would stay Terminating. They go at once, and the Node with them; their
+      Deployments and other owners stay, and new pods wait until the node registers anew;
+    - an APIService served by a Service (metrics-server's) stays unavailable, and a namespace
+      cannot finish deleting while discovery fails. The addons apply it again in full mode.
+    """
+    _kubectl_or_raise(
+        admin, "the stopped node's pods", "delete", "pods", "--all-namespaces",
+        "--field-selector", f"spec.nodeName={config.node_name}",
+        "--force", "--grace-period=0", "--wait=false",
+    )  # fmt: skip
+    _kubectl_or_raise(
+        admin, "the stopped node", "delete", "node", config.node_name,
+        "--ignore-not-found", "--wait=false",
+    )  # fmt: skip
+    listed = _kubectl_or_raise(admin, "the APIServices", "get", "apiservices", "-o", "json")
+    served_by_pods = [
+        item["metadata"]["name"]
+        for item in json.loads(listed)["items"]
+        if item["spec"].get("service")
+    ]
+    if served_by_pods:
+        _kubectl_or_raise(
+            admin, "APIServices served by pods", "delete", "apiservice", *served_by_pods,
+            "--ignore-not-found", "--wait=false",
+        )  # fmt: skip
+
+
+def _kubectl_or_raise(admin: Path, what: str, *args: str) -> str:
+    result = kubectl.run(admin, *args, timeout=60)
+    if result.returncode != 0:
+        raise EmbeddedClusterError(f"kubectl on {what} failed: {result.stderr.strip()}")
+    return result.stdout
 
 
 def status(paths: RunPaths) -> dict[str, bool]:

@@ -13,6 +13,7 @@ def test_every_other_e2e_file_and_the_control_plane_tests_share_the_cluster_lane
     assert lane("tests/e2e/test_deploy.py::test_objects_are_in_place") == CLUSTER_LANE
     assert lane("tests/e2e/test_hardening.py::test_x[a::b]") == CLUSTER_LANE
     assert lane("tests/integration/test_collection_control_plane.py::test_y") == CLUSTER_LANE
+    assert lane("tests/integration/test_cluster_lifecycle_restart.py::test_r") == CLUSTER_LANE
 
 
 def test_any_other_file_is_a_lane_of_its_own() -> None:

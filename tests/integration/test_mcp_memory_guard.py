@@ -3,11 +3,15 @@ new SSE streams and Streamable HTTP requests get a clear 503, counted by reason.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+import uuid
+from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
 
+from bench.idle_sessions import ClientProcess
+from tests.fixtures.cgroup import MemoryCgroup, memory_cgroup
 from tests.fixtures.processes import TEST_TOKEN, McpServerHandle
 from tests.integration.test_mcp_metrics import Scrape, with_metrics
 
@@ -52,3 +56,71 @@ def test_below_the_threshold_sessions_open(
         client.stream("GET", server.sse_url, headers=AUTH) as stream,
     ):
         assert stream.status_code == 200
+
+
+# --- under a real memory cgroup, as in a pod ------------------------------------------------
+# A limit a fresh server (~90 MB resident) fills with a few hundred idle sessions (~120 kB each).
+CGROUP_LIMIT = 192 << 20
+STEP = 100
+MAX_SESSIONS = 3000
+UNCAPPED = {"AIRS_MCP_MAX_SSE_SESSIONS": "0", "AIRS_MCP_LIMIT_CONCURRENCY": "0"}
+
+
+@pytest.fixture
+def cgroup() -> Iterator[MemoryCgroup]:
+    made = memory_cgroup(f"airs-mcp-test-{uuid.uuid4().hex[:8]}", CGROUP_LIMIT)
+    if made is None:
+        pytest.skip("no writable memory cgroup here (needs root and a cgroup v1/v2 mount)")
+    try:
+        yield made
+    finally:
+        made.remove()
+
+
+def _open_until_refused_or_killed(server: McpServerHandle) -> tuple[int, int]:
+    """Open idle sessions in steps; return (opened, refused) once one is refused or the server
+    is gone, at most MAX_SESSIONS."""
+    client = ClientProcess(server.url)
+    opened = refused = 0
+    try:
+        while opened < MAX_SESSIONS and server.process.running():
+            step = client.ask({"open": STEP})
+            opened += step["opened"]
+            refused += step["refused"]
+            if refused or step["failed"]:
+                break
+    finally:
+        client.stop()
+    return opened, refused
+
+
+def test_under_a_real_cgroup_limit_the_server_refuses_before_the_kernel_kills_it(
+    start_mcp_server: Callable[..., McpServerHandle], cgroup: MemoryCgroup
+) -> None:
+    server = start_mcp_server(UNCAPPED, wrapper=cgroup.wrapper())
+    opened, refused = _open_until_refused_or_killed(server)
+    assert refused, f"nothing refused after {opened} sessions"
+    assert server.process.running()
+    assert cgroup.oom_kills() == 0
+    assert httpx.get(f"{server.url}/healthz", timeout=10).status_code == 200
+    stream = httpx.get(server.sse_url, headers=AUTH, timeout=10)
+    assert stream.status_code == 503, stream.text
+    lines = [line for line in server.log_lines() if line.get("msg") == "session_refused"]
+    assert lines[0]["reason"] == "memory"
+    assert lines[0]["limit_bytes"] == CGROUP_LIMIT  # read from the cgroup, not configured
+    assert opened > 100  # the threshold is 0.85 of the limit, not the baseline
+
+
+def test_without_the_refusal_the_same_limit_gets_the_server_oom_killed(
+    start_mcp_server: Callable[..., McpServerHandle], cgroup: MemoryCgroup
+) -> None:
+    server = start_mcp_server(
+        {**UNCAPPED, "AIRS_MCP_MEMORY_REFUSE_FRACTION": "0"}, wrapper=cgroup.wrapper()
+    )
+    opened, refused = _open_until_refused_or_killed(server)
+    assert refused == 0
+    deadline = time.monotonic() + 10
+    while server.process.running() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not server.process.running(), f"still alive after {opened} sessions"
+    assert cgroup.oom_kills() >= 1

@@ -73,7 +73,6 @@ from bench.inline_scan_latency import percentile  # noqa: E402
 from tests.fixtures import mcp_client  # noqa: E402
 from tests.fixtures.processes import (  # noqa: E402
     PROFILE_NAME,
-    TEST_TOKEN,
     AirsDouble,
     McpServerHandle,
     _clean_env,
@@ -316,80 +315,29 @@ async def throughput(
     return out
 
 
-async def _idle_session(http: httpx.AsyncClient, base: str, streams: list[Any]) -> None:
-    headers = {"Authorization": f"Bearer {TEST_TOKEN}"}
-    request = http.build_request("GET", f"{base}/sse/", headers=headers)
-    response = await http.send(request, stream=True)
-    lines = response.aiter_lines()
-    endpoint = None
-    async for line in lines:
-        if line.startswith("data:"):
-            endpoint = line[5:].strip()
-            break
-    if endpoint is None:
-        raise RuntimeError("no endpoint event")
-    url = base + endpoint
-    init = mcp_client.initialize_request("bench-idle")
-    (await http.post(url, json=init, headers=headers)).raise_for_status()
-    async for line in lines:  # the initialize answer arrives on the stream
-        if line.startswith("data:"):
-            break
-    note = {"jsonrpc": "2.0", "method": "notifications/initialized"}
-    (await http.post(url, json=note, headers=headers)).raise_for_status()
-    streams.append(response)
-
-
 async def idle_sessions(
     double: LeanDouble, directory: Path, counts: list[int], settle: float
 ) -> dict[str, Any]:
-    """RSS of a fresh server: baseline, with N idle initialised SSE sessions, after they close."""
-    server = start_server(double, directory)
-    pid = server.process.proc.pid
-    out: dict[str, Any] = {"runs": []}
-    try:
-        async with AsyncExitStack() as stack:  # stateless: closes at once (an SSE close can hang)
-            warm = inline_call(await mcp_session(stack, "streamable_http", server.url))
-            for _ in range(20):
-                await warm()
-        await asyncio.sleep(settle)
-        baseline = rss_kb(pid)
-        out["baseline_rss_kb"] = baseline
-        for count in counts:
-            before = rss_kb(pid)
-            streams: list[Any] = []
-            began = time.perf_counter()
-            async with AsyncExitStack() as clients:
-                # One small pool per 50 sessions: httpcore scans its whole pool on every request,
-                # so one pool holding thousands of open streams slows to a crawl.
-                for start in range(0, count, 50):
-                    size = min(50, count - start)
-                    http = await clients.enter_async_context(
-                        httpx.AsyncClient(limits=httpx.Limits(max_connections=None), timeout=60)
-                    )
-                    await asyncio.gather(
-                        *(_idle_session(http, server.url, streams) for _ in range(size))
-                    )
-                opened_s = time.perf_counter() - began
-                await asyncio.sleep(settle)
-                held = rss_kb(pid)
-                for response in streams:
-                    await response.aclose()
-            await asyncio.sleep(settle * 2)
-            after = rss_kb(pid)
-            out["runs"].append(
-                {
-                    "sessions": count,
-                    "open_seconds": round(opened_s, 2),
-                    "rss_before_kb": before,
-                    "rss_held_kb": held,
-                    "rss_after_close_kb": after,
-                    "kb_per_session": round((held - before) / count, 1),
-                    "after_close_over_baseline": round(after / baseline, 3),
-                }
-            )
-    finally:
-        server.stop()
-    return out
+    """RSS of a fresh server per count, as the image runs it: baseline, with N idle initialised
+    SSE sessions held open by ``bench.idle_client`` (every stream read), and after they close
+    (``bench.idle_sessions``' "after" variant)."""
+    from bench.idle_sessions import one_run  # it imports this module
+
+    runs = []
+    for count in counts:
+        run = await one_run(double, directory / str(count), "after", count, settle)
+        runs.append(
+            {
+                "sessions": count,
+                "open_seconds": run["opened"]["seconds"],
+                "rss_before_kb": run["rss_baseline_kb"],
+                "rss_held_kb": run["rss_held_kb"],
+                "rss_after_close_kb": run["rss_after_close_kb"],
+                "kb_per_session": run["kb_per_session"],
+                "after_close_over_baseline": run["after_close_over_baseline"],
+            }
+        )
+    return {"baseline_rss_kb": runs[0]["rss_before_kb"], "runs": runs}
 
 
 def _check_alone(schema: dict[str, Any], instance: Any, repeats: int) -> dict[str, float]:

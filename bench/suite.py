@@ -138,6 +138,12 @@ class LeanDouble:
     def set_latency(self, ms: float) -> None:
         httpx.post(f"{self.url}/_lean/latency", json={"ms": ms}, verify=self.ssl).raise_for_status()
 
+    def take_stats(self) -> dict[str, Any]:
+        """The double's counters since the last take (``bench.lean_double``); starts new ones."""
+        response = httpx.post(f"{self.url}/_lean/stats", verify=self.ssl)
+        response.raise_for_status()
+        return response.json()
+
     def stop(self) -> None:
         self.handle.process.stop()
 

@@ -9,8 +9,9 @@ scanning N items (100 and 1,000; quick: 10 and 50), series interleaved (one call
 round, rotating order):
 
 - ``server_batch``: this server's ``pan_batch_scan`` of N items, with its defaults
-  (``AIRS_MCP_BATCH_CONCURRENCY`` 20, paced at ``AIRS_MCP_BATCH_REQUESTS_PER_SECOND`` 125 with
-  ``AIRS_MCP_BATCH_BURST`` 25), over SSE from the ``mcp`` Python client (as ``bench.suite``);
+  (``AIRS_MCP_BATCH_CONCURRENCY``, ``AIRS_MCP_BATCH_REQUESTS_PER_SECOND`` and
+  ``AIRS_MCP_BATCH_BURST`` as in ``airs_mcp.config``), over SSE from the ``mcp`` Python
+  client (as ``bench.suite``);
 - ``server_batch_unpaced``: the same on a second server with the pacing off
   (``AIRS_MCP_BATCH_REQUESTS_PER_SECOND=0``): what the rate-limit default costs;
 - ``naive_sdk``: pan-aisecurity's asyncio ``Scanner.async_scan`` of 5 items, one request after
@@ -45,6 +46,8 @@ from contextlib import AsyncExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from airs_mcp import config
 
 from bench import venvs
 from bench.suite import (
@@ -336,9 +339,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "latency_ms": LATENCY_MS,
         "plan": {**plan, "rounds": {str(k): v for k, v in plan["rounds"].items()}},
         "server_settings": {
-            "server_batch": "defaults: AIRS_MCP_BATCH_CONCURRENCY 20, "
-            "AIRS_MCP_BATCH_REQUESTS_PER_SECOND 125, AIRS_MCP_BATCH_BURST 25",
-            "server_batch_unpaced": "AIRS_MCP_BATCH_REQUESTS_PER_SECOND=0 (concurrency 20)",
+            "server_batch": "defaults: "
+            f"AIRS_MCP_BATCH_CONCURRENCY {config.DEFAULT_BATCH_CONCURRENCY}, "
+            f"AIRS_MCP_BATCH_REQUESTS_PER_SECOND {config.DEFAULT_BATCH_REQUESTS_PER_SECOND:g}, "
+            f"AIRS_MCP_BATCH_BURST {config.DEFAULT_BATCH_BURST}",
+            "server_batch_unpaced": "AIRS_MCP_BATCH_REQUESTS_PER_SECOND=0 "
+            f"(concurrency {config.DEFAULT_BATCH_CONCURRENCY})",
         },
         "reference": (
             {"path": str(args.reference), "pins": REFERENCE_PINS} if args.reference else None

@@ -36,7 +36,6 @@ import asyncio
 import bisect
 import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -50,6 +49,7 @@ from typing import Any
 from airs_mcp import config
 
 from bench import venvs
+from bench.host import host_facts
 from bench.suite import (
     PROMPT,
     RESULTS,
@@ -351,12 +351,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         ),
         "figures": figures,
         "goals": goals(figures, small, large),
-        "host": {
-            "cpus": os.cpu_count(),
-            "loadavg_before": [round(v, 2) for v in load_before],
-            "loadavg_after": [round(v, 2) for v in os.getloadavg()],
-            "python": platform.python_version(),
-        },
+        "host": host_facts(load_before),
     }
 
 

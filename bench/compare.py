@@ -39,6 +39,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench.host import host_facts
 from bench.many_sessions import drive
 from bench.suite import (
     RESULTS,
@@ -221,11 +222,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             for v in variants
         ],
         "figures": figures,
-        "host": {
-            "cpus": os.cpu_count(),
-            "loadavg_before": [round(x, 2) for x in load_before],
-            "loadavg_after": [round(x, 2) for x in os.getloadavg()],
-        },
+        "host": host_facts(load_before),
     }
 
 

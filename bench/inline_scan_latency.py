@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -33,6 +32,7 @@ from typing import Any
 
 import anyio
 
+from bench.host import host_facts
 from tests.fixtures.mcp_client import open_session
 from tests.fixtures.processes import PROFILE_NAME, launch_mcp_server, start_airs_double
 
@@ -187,12 +187,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "series": series,
             "ratio_to_direct_sdk": ratios,
             "samples_ms": {name: [round(v, 3) for v in values] for name, values in samples.items()},
-            "host": {
-                "cpus": os.cpu_count(),
-                "loadavg_before": [round(v, 2) for v in load_before],
-                "loadavg_after": [round(v, 2) for v in os.getloadavg()],
-                "python": platform.python_version(),
-            },
+            "host": host_facts(load_before),
         }
     finally:
         if args.upstream_latency_ms and double.process.running():

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -32,6 +31,7 @@ from typing import Any
 import anyio
 import httpx
 
+from bench.host import host_facts
 from bench.inline_scan_latency import summarise
 from tests.fixtures.processes import McpServerHandle, launch_mcp_server, start_airs_double
 from tests.fixtures.traefik import routing_env
@@ -190,12 +190,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "ratio_forwarded_to_direct": ratios,
             "added_ms_forwarded_minus_direct": extra,
             "samples_ms": {name: [round(v, 3) for v in values] for name, values in samples.items()},
-            "host": {
-                "cpus": os.cpu_count(),
-                "loadavg_before": [round(v, 2) for v in load_before],
-                "loadavg_after": [round(v, 2) for v in os.getloadavg()],
-                "python": platform.python_version(),
-            },
+            "host": host_facts(load_before),
         }
     finally:
         for replica in replicas:

@@ -22,7 +22,6 @@ import asyncio
 import io
 import json
 import os
-import platform
 import ssl
 import statistics
 import subprocess
@@ -69,6 +68,7 @@ _code_first_on_path()
 from mcp.client.session import ClientSession  # noqa: E402
 
 from bench import mcp1_client  # noqa: E402
+from bench.host import host_facts  # noqa: E402
 from bench.inline_scan_latency import percentile  # noqa: E402
 from tests.fixtures import mcp_client  # noqa: E402
 from tests.fixtures.processes import (  # noqa: E402
@@ -621,12 +621,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "plan": plan,
         "schema_before": args.schema_before,
         "figures": {name: figures[name] for name in FIGURES},
-        "host": {
-            "cpus": os.cpu_count(),
-            "loadavg_before": [round(v, 2) for v in load_before],
-            "loadavg_after": [round(v, 2) for v in os.getloadavg()],
-            "python": platform.python_version(),
-        },
+        "host": host_facts(load_before),
     }
 
 

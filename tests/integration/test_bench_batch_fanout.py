@@ -10,36 +10,27 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bench import batch_fanout
+from tests.fixtures.bench_runs import run_bench
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
 REFERENCE = os.environ.get("AIRS_MCP_BENCH_REFERENCE")
 
 
 def run_quick(tmp_path: Path, *extra: str) -> tuple[dict[str, Any], str]:
-    proc = subprocess.run(
-        [
-            *(sys.executable, "-m", "bench.batch_fanout", "--quick"),
-            *("--out", str(tmp_path), "--name", "smoke", *extra),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
+    stdout = run_bench(
+        "bench.batch_fanout",
+        *("--quick", "--out", str(tmp_path), "--name", "smoke", *extra),
         timeout=400,
-        check=False,
     )
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     assert (tmp_path / "smoke.png").read_bytes().startswith(b"\x89PNG")
-    return json.loads((tmp_path / "smoke.json").read_text()), proc.stdout
+    return json.loads((tmp_path / "smoke.json").read_text()), stdout
 
 
 def check_figures(result: dict[str, Any], series: set[str]) -> None:

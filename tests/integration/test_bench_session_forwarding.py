@@ -3,30 +3,19 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from bench import session_forwarding
+from tests.fixtures.bench_runs import run_bench
 
 pytestmark = pytest.mark.integration
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_benchmark_writes_json_and_png(tmp_path: Path) -> None:
     args = ["--calls", "5", "--warmup", "1", "--out", str(tmp_path), "--name", "smoke"]
-    proc = subprocess.run(
-        [sys.executable, "-m", "bench.session_forwarding", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    run_bench("bench.session_forwarding", *args, timeout=180)
     result = json.loads((tmp_path / "smoke.json").read_text())
     names = {f"{r}_{m}" for r in session_forwarding.ROUTES for m in session_forwarding.MEASURES}
     assert set(result["series"]) == names

@@ -6,29 +6,20 @@ A subprocess, as the bench clears and refills ``os.environ`` and starts tracemal
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.fixtures.bench_runs import run_bench
+
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
 SESSIONS = 30
 
 
 def test_held_sessions_heap_is_charged_to_the_transport_stack(tmp_path: Path) -> None:
     args = ["--sessions", str(SESSIONS), "--settle", "1", "--out", str(tmp_path), "--name", "s"]
-    proc = subprocess.run(
-        [sys.executable, "-m", "bench.session_memory", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    run_bench("bench.session_memory", *args, timeout=240)
     result = json.loads((tmp_path / "s.json").read_text())
     assert result["sessions"]["opened"] == SESSIONS
     per_session = result["traced_bytes_per_session"]

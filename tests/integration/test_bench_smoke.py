@@ -7,31 +7,20 @@ benchmark closes its Scanner, which would break any later in-process SDK use.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from bench import inline_scan_latency
+from tests.fixtures.bench_runs import run_bench
 
 pytestmark = pytest.mark.integration
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_benchmark_writes_json_and_png(tmp_path: Path) -> None:
     args = ["--calls", "5", "--warmup", "1", "--out", str(tmp_path), "--name", "smoke"]
-    proc = subprocess.run(
-        [sys.executable, "-m", "bench.inline_scan_latency", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "direct_sdk" in proc.stdout
+    stdout = run_bench("bench.inline_scan_latency", *args, timeout=180)
+    assert "direct_sdk" in stdout
     result = json.loads((tmp_path / "smoke.json").read_text())
     assert set(result["series"]) == set(inline_scan_latency.SERIES)
     for name, stats in result["series"].items():

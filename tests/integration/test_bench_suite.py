@@ -7,32 +7,22 @@ process-wide.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from bench import suite
+from tests.fixtures.bench_runs import run_bench
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
-
 
 def test_quick_suite_writes_every_figure(tmp_path: Path) -> None:
-    proc = subprocess.run(
-        [
-            *(sys.executable, "-m", "bench", "--quick", "--out", str(tmp_path), "--name", "smoke"),
-            *("--schema-before", "HEAD"),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
+    stdout = run_bench(
+        "bench",
+        *("--quick", "--out", str(tmp_path), "--name", "smoke", "--schema-before", "HEAD"),
         timeout=400,
-        check=False,
     )
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     result = json.loads((tmp_path / "smoke.json").read_text())
     figures = result["figures"]
     assert set(figures) == set(suite.FIGURES)
@@ -69,7 +59,7 @@ def test_quick_suite_writes_every_figure(tmp_path: Path) -> None:
     assert result["schema_before"] == "HEAD"
     assert figures["batch"]["speedup"] > 0
     assert set(figures["traefik"]["traefik_over_direct_p50"]) == {"sse", "streamable_http"}
-    assert "lean double" in proc.stdout
+    assert "lean double" in stdout
     assert (tmp_path / "smoke.png").read_bytes().startswith(b"\x89PNG")
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import subprocess
+import os
 import sys
 import tempfile
 import time
@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.suite import RESULTS, LeanDouble, inline_call, mcp_session, rss_kb, start_server
+from tests.fixtures.client_process import ClientProcess as LineDriver
 from tests.fixtures.processes import TEST_TOKEN, McpServerHandle
 
 TRIM_DELAY_S = 3.0  # the bench shortens the 10 s default to keep the run short
@@ -37,21 +38,27 @@ VARIANTS: dict[str, dict[str, str | None]] = {
 }
 
 
+# Opening 10,000 sessions takes minutes on 2 cores; a client stuck past this fails the run.
+ANSWER_TIMEOUT_S = 900.0
+
+
 class ClientProcess:
+    """``bench.idle_client`` in its own process, one JSON command and its answer at a time,
+    through the tests' line driver: stderr to a file, every answer with a deadline."""
+
     def __init__(self, url: str) -> None:
         argv = [sys.executable, "-m", "bench.idle_client", "--url", url, "--token", TEST_TOKEN]
-        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        fd, log = tempfile.mkstemp(prefix="idle-client-", suffix=".log")
+        os.close(fd)
+        self.child = LineDriver(argv, Path(log))
 
     def ask(self, command: dict[str, Any]) -> dict[str, Any]:
-        assert self.proc.stdin is not None
-        assert self.proc.stdout is not None
-        self.proc.stdin.write(json.dumps(command) + "\n")
-        self.proc.stdin.flush()
-        return json.loads(self.proc.stdout.readline())
+        self.child.send(json.dumps(command))
+        return self.child.read_json(ANSWER_TIMEOUT_S, f"answer to {command}")
 
     def stop(self) -> None:
-        self.proc.kill()
-        self.proc.wait()
+        self.child.kill()
+        self.child.log_path.unlink(missing_ok=True)  # a failed answer already quoted its tail
 
 
 def trims(server: McpServerHandle) -> list[dict[str, Any]]:

@@ -28,8 +28,10 @@ DEFAULT_PEER_NETWORKS = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00:
 # Limits (README "Configuration reference"). 0 turns the session cap or the concurrency limit off.
 DEFAULT_MAX_SSE_SESSIONS = 1000
 DEFAULT_LIMIT_CONCURRENCY = 2000
+# AIRS's default per-tenant Scan API limit, requests per second.
+AIRS_TENANT_REQUESTS_PER_SECOND = 150
 # Batch fan-out (README "Configuration reference"): a 100-item batch's 20 requests go out at once;
-# burst + rate = 120 starts in any second, a fifth under AIRS's default per-tenant limit of 150:
+# burst + rate = 120 starts in any second, a fifth under AIRS_TENANT_REQUESTS_PER_SECOND:
 # bench.batch_fanout saw 125 + 25 (exactly 150 starts) arrive as 166 in one second.
 DEFAULT_BATCH_CONCURRENCY = 20
 DEFAULT_BATCH_REQUESTS_PER_SECOND = 100.0

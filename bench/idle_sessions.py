@@ -23,6 +23,8 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +58,27 @@ class ClientProcess:
         self.child.send(json.dumps(command))
         return self.child.read_json(ANSWER_TIMEOUT_S, f"answer to {command}")
 
+    def open_until_refused(
+        self,
+        step: int,
+        most: int,
+        server_running: Callable[[], bool],
+        after_step: Callable[[int, int, dict[str, Any]], None] | None = None,
+    ) -> tuple[int, int]:
+        """Open sessions ``step`` at a time until one is refused or fails, ``most`` are open or
+        the server is gone; return (opened, refused). ``after_step(opened, refused, answer)``
+        runs after every step."""
+        opened = refused = 0
+        while opened < most and server_running():
+            answer = self.ask({"open": step})
+            opened += answer["opened"]
+            refused += answer["refused"]
+            if after_step is not None:
+                after_step(opened, refused, answer)
+            if refused or answer["failed"]:
+                break
+        return opened, refused
+
     def stop(self) -> None:
         self.child.kill()
         self.child.log_path.unlink(missing_ok=True)  # a failed answer already quoted its tail
@@ -76,8 +99,6 @@ async def one_run(
     server = start_server(double, directory, **env)
     pid = server.process.proc.pid
     try:
-        from contextlib import AsyncExitStack
-
         async with AsyncExitStack() as stack:
             warm = inline_call(await mcp_session(stack, "streamable_http", server.url))
             for _ in range(20):

@@ -41,27 +41,24 @@ def one_run(
             double.handle, directory, env_overrides=env, wrapper=cgroup.wrapper()
         )
         pid = server.process.proc.pid
+
+        def record(held: int, refused: int, answer: dict[str, Any]) -> None:
+            alive = server.process.running()
+            steps.append(
+                {
+                    "held": held,
+                    "refused": refused,
+                    "failed": answer["failed"],
+                    "rss_mb": round(rss_kb(pid) / 1024, 1) if alive else None,
+                    "cgroup_mb": round(cgroup.usage_bytes() / 2**20, 1),
+                    "alive": alive,
+                }
+            )
+            print(f"[memory_limit] {variant}: {steps[-1]}", flush=True)
+
         client = ClientProcess(server.url)
-        held = refused = 0
         try:
-            while held < most and server.process.running():
-                answer = client.ask({"open": step})
-                held += answer["opened"]
-                refused += answer["refused"]
-                alive = server.process.running()
-                steps.append(
-                    {
-                        "held": held,
-                        "refused": refused,
-                        "failed": answer["failed"],
-                        "rss_mb": round(rss_kb(pid) / 1024, 1) if alive else None,
-                        "cgroup_mb": round(cgroup.usage_bytes() / 2**20, 1),
-                        "alive": alive,
-                    }
-                )
-                print(f"[memory_limit] {variant}: {steps[-1]}", flush=True)
-                if refused or answer["failed"]:
-                    break
+            held, refused = client.open_until_refused(step, most, server.process.running, record)
         finally:
             client.stop()
         alive = server.process.running()

@@ -81,17 +81,10 @@ def _open_until_refused_or_killed(server: McpServerHandle) -> tuple[int, int]:
     """Open idle sessions in steps; return (opened, refused) once one is refused or the server
     is gone, at most MAX_SESSIONS."""
     client = ClientProcess(server.url)
-    opened = refused = 0
     try:
-        while opened < MAX_SESSIONS and server.process.running():
-            step = client.ask({"open": STEP})
-            opened += step["opened"]
-            refused += step["refused"]
-            if refused or step["failed"]:
-                break
+        return client.open_until_refused(STEP, MAX_SESSIONS, server.process.running)
     finally:
         client.stop()
-    return opened, refused
 
 
 def test_under_a_real_cgroup_limit_the_server_refuses_before_the_kernel_kills_it(

@@ -47,7 +47,8 @@ def repository(reference: str) -> str:
 
 
 def pin_images(objects: list[dict[str, Any]], digests: dict[str, str]) -> list[dict[str, Any]]:
-    pinned = copy.deepcopy(objects)
+    # Only objects that run containers are copied: the CRDs, most of a release manifest, are not.
+    pinned = [copy.deepcopy(o) if o.get("kind") in _POD_SPEC_PATHS else o for o in objects]
     used: set[str] = set()
     for obj in pinned:
         path = _POD_SPEC_PATHS.get(obj.get("kind", ""))

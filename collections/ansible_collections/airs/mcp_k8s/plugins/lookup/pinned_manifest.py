@@ -9,7 +9,7 @@ short_description: Read a manifest from a URL or a local file, checked against a
 description:
   - Reads the whole file, byte for byte, from an C(http://) or C(https://) URL or from a local
     path on the controller, and fails unless its SHA-256 is O(sha256).
-  - Returns the file's text, one element per term; parse it with C(from_yaml_all).
+  - Returns the file's text, one element per term; parse it with C(airs.mcp_k8s.manifest_objects).
   - The roles pin the upstream release files they apply cluster-wide, so a changed or
     substituted file is refused before anything reaches the cluster.
 options:
@@ -38,7 +38,7 @@ EXAMPLES = r"""
     objects: >-
       {{ lookup('airs.mcp_k8s.pinned_manifest', metallb_manifest_src,
                 sha256=metallb_manifest_sha256, variable='metallb_manifest_sha256')
-         | from_yaml_all | select | list }}
+         | airs.mcp_k8s.manifest_objects }}
 """
 
 RETURN = r"""

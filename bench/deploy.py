@@ -192,7 +192,7 @@ def plot(result: dict[str, Any], path: Path) -> None:
             axis.bar(variants, heights, bottom=bottom, label=phase)
             bottom = [b + h for b, h in zip(bottom, heights, strict=True)]
         if figure == "rerun":
-            axis.axhline(30, color="red", linestyle="--", label="goal: re-run < 30 s")
+            axis.axhline(30, color="red", linestyle="--", label="goal: the playbook re-run < 30 s")
         axis.set_ylabel("seconds (median)")
         axis.set_title(f"make deploy, {figure}")
         axis.legend(fontsize=7)

@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import bisect
-import json
 import os
 import statistics
 import sys
@@ -50,6 +49,7 @@ from airs_mcp import config
 
 from bench import venvs
 from bench.host import host_facts
+from bench.output import write_results
 from bench.suite import (
     PROMPT,
     RESULTS,
@@ -446,10 +446,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.reference is not None and not args.reference.is_file():
         parser.error(f"--reference {args.reference}: no such file")
     result = asyncio.run(run(args))
-    args.out.mkdir(parents=True, exist_ok=True)
-    json_path = args.out / f"{args.name}.json"
-    json_path.write_text(json.dumps(result, indent=2) + "\n")
-    plot(result, args.out / f"{args.name}.png")
+    json_path, png_path = write_results(args.out, args.name, result)
+    plot(result, png_path)
     print("\n".join(table(result)))
     print(f"wrote {json_path} and .png in {result['seconds']} s")
     return 0

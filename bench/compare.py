@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import statistics
 import tempfile
@@ -41,6 +40,7 @@ from typing import Any
 
 from bench.host import host_facts
 from bench.many_sessions import drive
+from bench.output import write_results
 from bench.suite import (
     RESULTS,
     ROOT,
@@ -293,9 +293,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--name", default="compare")
     args = parser.parse_args(argv)
     result = asyncio.run(run(args))
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"{args.name}.json").write_text(json.dumps(result, indent=2) + "\n")
-    plot(result, args.out / f"{args.name}.png")
+    _, png_path = write_results(args.out, args.name, result)
+    plot(result, png_path)
     print("\n".join(table(result)))
     print(f"wrote {args.out / args.name}.json and .png")
     return 0

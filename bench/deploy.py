@@ -24,7 +24,6 @@ Writes ``bench/results/deploy.json`` and ``.png``. Talks only to the embedded cl
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import statistics
@@ -40,6 +39,7 @@ from typing import Any
 from embedded_cluster.paths import run_paths
 
 from bench.host import host_facts
+from bench.output import write_results
 from bench.suite import RESULTS, ROOT
 from tests.fixtures.ansible import DEMO_VAULT_PASSWORD, PlaybookRun, run_playbook
 
@@ -238,9 +238,8 @@ def main() -> None:
                 result["cold"][name] = {**summary([last]), "uninstall_s": removed}
             last = deploy_once(collections[names[-1]])  # leave the cluster as a re-run leaves it
     result["host"] = host_facts(load_before)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"{args.name}.json").write_text(json.dumps(result, indent=1) + "\n")
-    plot(result, args.out / f"{args.name}.png")
+    _, png_path = write_results(args.out, args.name, result)
+    plot(result, png_path)
     print("\n".join(table(result)))
 
 

@@ -28,6 +28,7 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
+from bench.output import write_results
 from bench.suite import RESULTS, LeanDouble, inline_call, mcp_session, rss_kb, start_server
 from tests.fixtures.client_process import ClientProcess as LineDriver
 from tests.fixtures.processes import TEST_TOKEN, McpServerHandle
@@ -203,9 +204,8 @@ def main() -> None:
     args = parser.parse_args()
     counts = [int(n) for n in args.sessions.split(",")]
     result = asyncio.run(run(counts, args.variants.split(","), args.settle))
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{args.name}.json").write_text(json.dumps(result, indent=1) + "\n")
-    plot(result, RESULTS / f"{args.name}.png")
+    _, png_path = write_results(RESULTS, args.name, result)
+    plot(result, png_path)
     print("\n".join(table(result)))
 
 

@@ -18,7 +18,6 @@ the ratio to the direct call. Loops are bounded by ``--calls`` and ``--max-secon
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -33,6 +32,7 @@ from typing import Any
 import anyio
 
 from bench.host import host_facts
+from bench.output import write_results
 from tests.fixtures.mcp_client import open_session
 from tests.fixtures.processes import PROFILE_NAME, launch_mcp_server, start_airs_double
 
@@ -224,10 +224,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     result = anyio.run(run, args)
-    args.out.mkdir(parents=True, exist_ok=True)
-    json_path = args.out / f"{args.name}.json"
-    png_path = args.out / f"{args.name}.png"
-    json_path.write_text(json.dumps(result, indent=2) + "\n")
+    json_path, png_path = write_results(args.out, args.name, result)
     plot(result["samples_ms"], result, png_path)
     print_table(result)
     print(f"wrote {json_path} and {png_path}")

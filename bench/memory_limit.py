@@ -14,13 +14,13 @@ cgroup; about 2 minutes). Loopback only; at most ``--max`` sessions per run.
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import uuid
 from pathlib import Path
 from typing import Any
 
 from bench.idle_sessions import ClientProcess
+from bench.output import write_results
 from bench.suite import RESULTS, SERVER_ENV, LeanDouble, rss_kb
 from tests.fixtures.cgroup import memory_cgroup
 from tests.fixtures.processes import launch_mcp_server
@@ -128,9 +128,8 @@ def main() -> None:
     finally:
         double.stop()
     result = {"benchmark": "memory_limit", "runs": runs}
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"{args.name}.json").write_text(json.dumps(result, indent=1) + "\n")
-    plot(result, args.out / f"{args.name}.png")
+    _, png_path = write_results(args.out, args.name, result)
+    plot(result, png_path)
     print("\n".join(table(result)))
 
 

@@ -33,6 +33,7 @@ import httpx
 
 from bench.host import host_facts
 from bench.inline_scan_latency import summarise
+from bench.output import write_results
 from tests.fixtures.processes import McpServerHandle, launch_mcp_server, start_airs_double
 from tests.fixtures.traefik import routing_env
 
@@ -260,10 +261,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     result = anyio.run(run, args)
-    args.out.mkdir(parents=True, exist_ok=True)
-    json_path = args.out / f"{args.name}.json"
-    png_path = args.out / f"{args.name}.png"
-    json_path.write_text(json.dumps(result, indent=2) + "\n")
+    json_path, png_path = write_results(args.out, args.name, result)
     plot(result, png_path)
     print_table(result)
     print(f"wrote {json_path} and {png_path}")

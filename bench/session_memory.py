@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import json
 import os
 import socket
 import sysconfig
@@ -35,6 +34,7 @@ from typing import Any
 import uvicorn
 
 from bench.idle_sessions import ClientProcess
+from bench.output import write_results
 from bench.suite import RESULTS, SERVER_ENV, LeanDouble, inline_call, mcp_session, rss_kb
 from tests.fixtures.processes import server_env
 
@@ -198,8 +198,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     result = asyncio.run(run(args.sessions, args.frames, args.settle))
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"{args.name}.json").write_text(json.dumps(result, indent=1) + "\n")
+    write_results(args.out, args.name, result)
     print("\n".join(table(result)))
 
 

@@ -70,6 +70,7 @@ from mcp.client.session import ClientSession  # noqa: E402
 from bench import mcp1_client  # noqa: E402
 from bench.host import host_facts  # noqa: E402
 from bench.inline_scan_latency import percentile  # noqa: E402
+from bench.output import write_results  # noqa: E402
 from tests.fixtures import mcp_client  # noqa: E402
 from tests.fixtures.processes import (  # noqa: E402
     PROFILE_NAME,
@@ -795,10 +796,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     result = asyncio.run(run(args))
-    args.out.mkdir(parents=True, exist_ok=True)
-    json_path = args.out / f"{args.name}.json"
-    png_path = args.out / f"{args.name}.png"
-    json_path.write_text(json.dumps(result, indent=2) + "\n")
+    json_path, png_path = write_results(args.out, args.name, result)
     plot(result, png_path)
     print("\n".join(table(result)))
     print(f"wrote {json_path} and {png_path} in {result['seconds']} s")

@@ -41,7 +41,12 @@ from embedded_cluster.paths import run_paths
 from bench.host import host_facts
 from bench.output import write_results
 from bench.suite import RESULTS, ROOT
-from tests.fixtures.ansible import DEMO_VAULT_PASSWORD, PlaybookRun, run_playbook
+from tests.fixtures.ansible import (
+    DEMO_VAULT_PASSWORD,
+    PlaybookRun,
+    run_deploy_script,
+    run_playbook,
+)
 
 RUN_TIMEOUT_S = 1800
 _STEP = re.compile(r"^\[deploy (?P<m>\d+):(?P<s>\d\d)\] (?P<what>.*)$")
@@ -99,15 +104,7 @@ def deploy_once(collections: Path) -> dict[str, Any]:
         "ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_roles",
     }
     started = time.monotonic()
-    proc = subprocess.run(
-        ["bash", "scripts/deploy.sh"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=RUN_TIMEOUT_S,
-        check=False,
-    )
+    proc = run_deploy_script(env, timeout=RUN_TIMEOUT_S)
     wall = time.monotonic() - started
     if proc.returncode != 0:
         raise SystemExit(f"deploy failed ({proc.returncode}):\n{proc.stdout[-3000:]}{proc.stderr}")

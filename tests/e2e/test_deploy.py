@@ -34,6 +34,7 @@ from tests.fixtures.ansible import (
     EXAMPLE_TOKENS,
     PlaybookRun,
     role_defaults,
+    run_deploy_script,
     run_playbook,
     upstream_manifests_session,  # noqa: F401 - fixture
     vault_password_file,  # noqa: F401 - fixture
@@ -148,16 +149,7 @@ def deployment(
         pytest.skip("the embedded cluster has no node yet (control plane only)")
     env = {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG", "AIRS_INVENTORY")}
     env.pop("AIRS_DEPLOY_VERBOSE", None)
-    proc = subprocess.run(
-        ["bash", "scripts/deploy.sh"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        timeout=2400,
-        check=False,
-    )
+    proc = run_deploy_script(env, timeout=2400, merge_stderr=True)
     # The same variables deploy.sh passes: local manifests and the tags of the images it built.
     tags = {
         "mcp_server_image_tag": project_image.image_tag("server").rsplit(":", 1)[1],

@@ -9,14 +9,13 @@ here points nowhere.
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from tests.fixtures.ansible import (
     DEMO_VAULT_PASSWORD,
-    ROOT,
+    run_deploy_script,
     run_playbook,
     vault_password_file,  # noqa: F401 - fixture
 )
@@ -31,15 +30,7 @@ def test_make_deploy_refuses_the_demo_vault_password_for_another_cluster(tmp_pat
         "AIRS_VAULT_PASSWORD_FILE": str(DEMO_VAULT_PASSWORD),
         "AIRS_MCP_CACHE": str(tmp_path / "cache"),
     }
-    proc = subprocess.run(
-        ["bash", "scripts/deploy.sh"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    proc = run_deploy_script(env, timeout=60)
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "PUBLIC demo vault password" in proc.stderr
     # Refused before anything was built, started or logged.

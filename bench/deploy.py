@@ -27,12 +27,9 @@ import argparse
 import os
 import re
 import statistics
-import subprocess
-import tarfile
 import tempfile
 import time
 from datetime import UTC, datetime
-from io import BytesIO
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +37,7 @@ from embedded_cluster.paths import run_paths
 
 from bench.host import host_facts
 from bench.output import write_results
-from bench.suite import RESULTS, ROOT
+from bench.suite import RESULTS, ROOT, tree_at
 from tests.fixtures.ansible import (
     DEMO_VAULT_PASSWORD,
     PlaybookRun,
@@ -65,13 +62,7 @@ def collection_at(rev: str, directory: Path) -> Path:
     """The ``collections`` directory of commit ``rev`` (``.``: this checkout's)."""
     if rev == ".":
         return ROOT / "collections"
-    archive = subprocess.run(
-        ["git", "archive", rev, "collections"], cwd=ROOT, capture_output=True, check=True
-    ).stdout
-    target = directory / f"collections-{rev}"
-    with tarfile.open(fileobj=BytesIO(archive)) as tar:
-        tar.extractall(target, filter="data")
-    return target / "collections"
+    return tree_at(rev, "collections", directory / f"collections-{rev}")
 
 
 def phases(step_lines: list[tuple[float, str]], total: float) -> dict[str, float]:

@@ -161,10 +161,10 @@ def start_server(double: LeanDouble, directory: Path, **env: str | None) -> McpS
     return launch_mcp_server(double.handle, directory, env_overrides={**SERVER_ENV, **env})
 
 
-def server_code_at(rev: str, directory: Path) -> Path:
-    """``server/`` of commit ``rev`` (``git archive``), to run a "before" server from."""
+def tree_at(rev: str, folder: str, directory: Path) -> Path:
+    """``folder`` of commit ``rev`` (``git archive``), extracted under ``directory``."""
     archive = subprocess.run(
-        ["git", "-C", str(ROOT), "archive", rev, "server"],
+        ["git", "-C", str(ROOT), "archive", rev, folder],
         capture_output=True,
         check=True,
         timeout=60,
@@ -172,7 +172,12 @@ def server_code_at(rev: str, directory: Path) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         tar.extractall(directory, filter="data")
-    return directory / "server"
+    return directory / folder
+
+
+def server_code_at(rev: str, directory: Path) -> Path:
+    """``server/`` of commit ``rev``, to run a "before" server from."""
+    return tree_at(rev, "server", directory)
 
 
 def rss_kb(pid: int) -> int:

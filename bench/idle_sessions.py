@@ -1,6 +1,7 @@
 """Idle SSE sessions: server RSS per held session and after they close, before/after the fix.
 
     .venv/bin/python -m bench.idle_sessions --sessions 1000,2000 [--variants before,after]
+    .venv/bin/python -m bench.idle_sessions --variants sdk_sse,after --before REV
 
 For each count and variant, in one run: a fresh server (caps off), 20 warm-up calls, baseline
 RSS; ``bench.idle_client`` (its own process) opens N initialised SSE sessions and keeps
@@ -9,7 +10,9 @@ reading them; RSS held; the client closes them; RSS after the trim delay plus a 
 Variants (the fix toggled by its settings, same code):
 - ``before``: pymalloc, ``AIRS_MCP_HEAP_TRIM_AFTER_CLOSES=0`` (what ran before);
 - ``trim_only``: pymalloc with the trim;
-- ``after``: ``PYTHONMALLOC=malloc`` with the trim (what the image runs).
+- ``after``: ``PYTHONMALLOC=malloc`` with the trim (what the image runs);
+- ``sdk_sse``: as ``after``, but the server code of commit ``--before REV`` (``server/`` from
+  ``git archive``): before ``sse_transport``, the SDK's SSE transport and sse-starlette.
 
 Writes ``bench/results/idle_sessions.json`` and ``.png`` and prints a table.
 """
@@ -29,7 +32,15 @@ from pathlib import Path
 from typing import Any
 
 from bench.output import write_results
-from bench.suite import RESULTS, LeanDouble, inline_call, mcp_session, rss_kb, start_server
+from bench.suite import (
+    RESULTS,
+    LeanDouble,
+    inline_call,
+    mcp_session,
+    rss_kb,
+    server_code_at,
+    start_server,
+)
 from tests.fixtures.client_process import ClientProcess as LineDriver
 from tests.fixtures.processes import TEST_TOKEN, McpServerHandle
 
@@ -38,6 +49,7 @@ VARIANTS: dict[str, dict[str, str | None]] = {
     "before": {"PYTHONMALLOC": None, "AIRS_MCP_HEAP_TRIM_AFTER_CLOSES": "0"},
     "trim_only": {"PYTHONMALLOC": None},
     "after": {"PYTHONMALLOC": "malloc"},
+    "sdk_sse": {"PYTHONMALLOC": "malloc"},  # + PYTHONPATH of the --before commit's server/
 }
 
 
@@ -90,10 +102,17 @@ def trims(server: McpServerHandle) -> list[dict[str, Any]]:
 
 
 async def one_run(
-    double: LeanDouble, directory: Path, variant: str, count: int, settle: float
+    double: LeanDouble,
+    directory: Path,
+    variant: str,
+    count: int,
+    settle: float,
+    before_code: Path | None = None,
 ) -> dict[str, Any]:
+    code = {"PYTHONPATH": str(before_code)} if variant == "sdk_sse" and before_code else {}
     env = {
         **VARIANTS[variant],
+        **code,
         "AIRS_MCP_HEAP_TRIM_DELAY_SECONDS": str(TRIM_DELAY_S),
         "AIRS_MCP_LOG_LEVEL": "info",
     }
@@ -141,20 +160,29 @@ async def one_run(
     }
 
 
-async def run(counts: list[int], variants: list[str], settle: float) -> dict[str, Any]:
+async def run(
+    counts: list[int], variants: list[str], settle: float, before: str | None = None
+) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="bench-idle-"))
+    if "sdk_sse" in variants and before is None:
+        raise SystemExit("the sdk_sse variant needs --before REV")
+    before_code = server_code_at(before, workdir / "before") if before else None
     double = LeanDouble(workdir / "double")
     runs = []
     try:
         for count in counts:
             for variant in variants:
                 print(f"[idle] {variant} {count} ...", flush=True)
-                runs.append(
-                    await one_run(double, workdir / f"{variant}-{count}", variant, count, settle)
-                )
+                directory = workdir / f"{variant}-{count}"
+                runs.append(await one_run(double, directory, variant, count, settle, before_code))
     finally:
         double.stop()
-    return {"benchmark": "idle_sessions", "trim_delay_s": TRIM_DELAY_S, "runs": runs}
+    return {
+        "benchmark": "idle_sessions",
+        "trim_delay_s": TRIM_DELAY_S,
+        "before": before,
+        "runs": runs,
+    }
 
 
 def table(result: dict[str, Any]) -> list[str]:
@@ -201,9 +229,10 @@ def main() -> None:
     parser.add_argument("--variants", default="before,after")
     parser.add_argument("--settle", type=float, default=3.0)
     parser.add_argument("--name", default="idle_sessions")
+    parser.add_argument("--before", help="commit whose server/ the sdk_sse variant runs")
     args = parser.parse_args()
     counts = [int(n) for n in args.sessions.split(",")]
-    result = asyncio.run(run(counts, args.variants.split(","), args.settle))
+    result = asyncio.run(run(counts, args.variants.split(","), args.settle, args.before))
     _, png_path = write_results(RESULTS, args.name, result)
     plot(result, png_path)
     print("\n".join(table(result)))

@@ -5,9 +5,9 @@ JWTs), ``BodyGuard`` on every POST (size limit, JSON-RPC check), ``SseSessions``
 (session cap, each session bound to its opener's credential), ``MemoryGate`` on both transports
 (503 for new sessions near the memory limit). ``HeapTrimmer`` returns closed sessions' memory.
 
-The outer Starlette lifespan owns the process-wide resources (the AIRS client and the Streamable
-HTTP session manager); the MCP server's own lifespan runs once per SSE connection and is left
-empty on purpose.
+The outer Starlette lifespan owns the process-wide resources: the AIRS client, the Streamable
+HTTP session manager and the SSE transport (``sse_transport``: the MCP server's own lifespan,
+entered once for every SSE session, and the stream pings).
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from airs_mcp.session_routing import SessionRouter
 from airs_mcp.shutdown import DrainGate
 from airs_mcp.sse_guard import SseGuard
 from airs_mcp.sse_sessions import SseSessions
+from airs_mcp.sse_transport import SseTransport
 from airs_mcp.tools import register_tools
 
 __all__ = ["Runtime", "create_app", "serve_app"]
@@ -62,6 +63,7 @@ class Runtime:
         self.client: AirsClient | None = None
         self.scan_service: ScanService | None = None
         self.forwarder: SessionForwarder | None = None  # only with session routing
+        self.sse: SseTransport | None = None  # set by create_app
         self.shutting_down = False
         self.memory = MemoryMonitor(
             settings.memory_limit_bytes or cgroup_memory_limit(), settings.memory_refuse_fraction
@@ -91,12 +93,9 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
     mcp = build_mcp(runtime)
     security = transport_security(settings)
     limit = settings.max_body_bytes
-    sse = mcp.sse_app(
-        sse_path="/",
-        message_path="/messages/",
-        transport_security=security,
-        max_request_body_size=limit,
-    )
+    # The SDK's Server behind MCPServer (its own sse_app() reaches it the same way).
+    sse = SseTransport(mcp._lowlevel_server, security, limit)
+    runtime.sse = sse
     streamable = mcp.streamable_http_app(
         streamable_http_path="/mcp",
         stateless_http=True,
@@ -114,7 +113,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
         if settings.session_routing:
             runtime.forwarder = SessionForwarder()
         try:
-            async with mcp.session_manager.run():
+            async with mcp.session_manager.run(), sse.run():
                 runtime.scan_service = ScanService(client, settings)
                 yield
         finally:

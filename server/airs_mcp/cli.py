@@ -62,7 +62,7 @@ class Server(uvicorn.Server):
 
     async def _drain(self) -> None:
         await drain(self.runtime.metrics, self.runtime.settings.graceful_shutdown_s)
-        # uvicorn's (and sse-starlette's) exit flags: streams close, then the listeners.
+        # uvicorn's exit flag: shutdown() ends the SSE streams, then closes the listeners.
         super().handle_exit(signal.SIGTERM, None)
 
     @contextlib.contextmanager
@@ -79,6 +79,13 @@ class Server(uvicorn.Server):
                 signal.signal(sig, handler)
         if self.interrupted:
             signal.raise_signal(signal.SIGINT)  # KeyboardInterrupt: exit 130 as before
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        # uvicorn waits for open connections before the lifespan ends: end the SSE streams
+        # first, each with a clean end of its body.
+        if self.runtime.sse is not None:
+            await self.runtime.sse.end_streams()
+        await super().shutdown(sockets=sockets)
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets=sockets)

@@ -59,10 +59,11 @@ def test_below_the_threshold_sessions_open(
 
 
 # --- under a real memory cgroup, as in a pod ------------------------------------------------
-# A limit a fresh server (~90 MB resident) fills with a few hundred idle sessions (~120 kB each).
-CGROUP_LIMIT = 192 << 20
+# A limit a fresh server (~95 MB resident) fills with about a thousand idle sessions (~25 kB
+# each, sse_transport).
+CGROUP_LIMIT = 128 << 20
 STEP = 100
-MAX_SESSIONS = 3000
+MAX_SESSIONS = 5000
 UNCAPPED = {"AIRS_MCP_MAX_SSE_SESSIONS": "0", "AIRS_MCP_LIMIT_CONCURRENCY": "0"}
 
 

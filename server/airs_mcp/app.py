@@ -1,9 +1,10 @@
 """Assembles the ASGI application: SSE under ``/sse/``, Streamable HTTP at ``/mcp``, probes.
 
 Protections (each on by default; see ``protections``): ``AuthGate`` outermost (bearer tokens or
-JWTs), ``BodyGuard`` on every POST (size limit, JSON-RPC check), ``SseSessions`` on the SSE app
-(session cap, each session bound to its opener's credential), ``MemoryGate`` on both transports
-(503 for new sessions near the memory limit). ``HeapTrimmer`` returns closed sessions' memory.
+JWTs), ``BodyGuard`` on every Streamable HTTP POST (size limit, JSON-RPC check; the SSE transport
+checks its POSTs with the same pieces and binds each session to its opener's credential),
+``SseSessions`` on the SSE app (session cap), ``MemoryGate`` on both transports (503 for new
+sessions near the memory limit). ``HeapTrimmer`` returns closed sessions' memory.
 
 The outer Starlette lifespan owns the process-wide resources: the AIRS client, the Streamable
 HTTP session manager and the SSE transport (``sse_transport``: the MCP server's own lifespan,
@@ -137,7 +138,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
     metrics.bind_ready(lambda: runtime.ready)
     sse_app: ASGIApp = MemoryGate(
         SseSessions(
-            BodyGuard(sse, limit, jsonrpc_errors=False),
+            sse,  # checks its POSTs' bodies itself
             settings.max_sse_sessions,
             metrics,
             lambda: runtime.shutting_down,

@@ -1,4 +1,5 @@
-"""``BodyGuard``: the request-body limit and a JSON-RPC check before the SDK sees a POST.
+"""``BodyGuard``: the request-body limit and a JSON-RPC check before the SDK sees a POST (the
+Streamable HTTP endpoint; the SSE transport uses the same pieces itself).
 
 - A body over ``max_bytes`` (``AIRS_MCP_MAX_BODY_BYTES``) gets 413, by its Content-Length or
   while it is read, before anything parses it.
@@ -21,10 +22,49 @@ from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["BodyGuard"]
+__all__ = ["TOO_LARGE", "BodyGuard", "invalid_jsonrpc", "read_body", "replaying", "too_large"]
 
 log = logging.getLogger("airs_mcp.requests")
 PARSE_ERROR = -32700
+
+
+TOO_LARGE = object()  # what ``read_body`` returns for a body over the limit
+
+
+async def read_body(scope: Scope, receive: Receive, max_bytes: int) -> bytes | object | None:
+    """The request's body; ``TOO_LARGE`` past ``max_bytes`` (by its Content-Length, or while it
+    is read, before anything parses it); ``None`` when the client went away."""
+    declared = Headers(scope=scope).get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        return TOO_LARGE
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return None
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > max_bytes:
+            return TOO_LARGE
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def too_large(max_bytes: int) -> Response:
+    log.info("request_rejected", extra={"reason": "body_too_large", "limit": max_bytes})
+    return Response(f"Request body too large: the limit is {max_bytes} bytes", status_code=413)
+
+
+def invalid_jsonrpc(size: int, *, jsonrpc_errors: bool) -> Response:
+    """400 without any detail (see the module docstring)."""
+    log.info("request_rejected", extra={"reason": "invalid_jsonrpc", "bytes": size})
+    if jsonrpc_errors:
+        error = {"code": PARSE_ERROR, "message": "Parse error: not a valid JSON-RPC message"}
+        body = json.dumps({"jsonrpc": "2.0", "id": None, "error": error})
+        return Response(body, status_code=400, media_type="application/json")
+    return Response("Could not parse message", status_code=400)
 
 
 class BodyGuard:
@@ -37,46 +77,23 @@ class BodyGuard:
         if scope["type"] != "http" or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
-        headers = Headers(scope=scope)
-        declared = headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > self.max_bytes:
-            await self._too_large(scope, receive, send)
+        body = await read_body(scope, receive, self.max_bytes)
+        if body is None:
+            return  # the client went away
+        if not isinstance(body, bytes):
+            await too_large(self.max_bytes)(scope, receive, send)
             return
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                return  # the client went away
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_bytes:
-                await self._too_large(scope, receive, send)
-                return
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
-        content_type = headers.get("content-type", "").split(";")[0].strip().lower()
-        if content_type == "application/json" and not _is_jsonrpc(body):
-            log.info("request_rejected", extra={"reason": "invalid_jsonrpc", "bytes": size})
-            await self._invalid(scope, receive, send)
+        content_type = Headers(scope=scope).get("content-type", "")
+        if _media_type(content_type) == "application/json" and not _is_jsonrpc(body):
+            await invalid_jsonrpc(len(body), jsonrpc_errors=self.jsonrpc_errors)(
+                scope, receive, send
+            )
             return
         await self.app(scope, replaying(body, receive), send)
 
-    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
-        log.info("request_rejected", extra={"reason": "body_too_large", "limit": self.max_bytes})
-        text = f"Request body too large: the limit is {self.max_bytes} bytes"
-        await Response(text, status_code=413)(scope, receive, send)
 
-    async def _invalid(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.jsonrpc_errors:
-            error = {"code": PARSE_ERROR, "message": "Parse error: not a valid JSON-RPC message"}
-            body = json.dumps({"jsonrpc": "2.0", "id": None, "error": error})
-            response = Response(body, status_code=400, media_type="application/json")
-        else:
-            response = Response("Could not parse message", status_code=400)
-        await response(scope, receive, send)
+def _media_type(content_type: str) -> str:
+    return content_type.split(";")[0].strip().lower()
 
 
 def replaying(body: bytes, receive: Receive) -> Receive:

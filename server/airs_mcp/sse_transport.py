@@ -3,8 +3,9 @@ in place of the SDK's ``SseServerTransport`` and sse-starlette.
 
 The wire is the SDK's: the stream opens with an ``endpoint`` event naming
 ``<root>/messages/?session_id=<hex>``, answers come as ``message`` events, a POST is answered
-``202 Accepted`` (400 for a missing or malformed id or body, 404 for an unknown session), and
-comments (``: ping``) keep the stream alive. A session is bound to the credential that opened
+``202 Accepted`` (400 for a missing or malformed id or body, 404 for an unknown session, 413
+past the body limit, as ``body_guard`` answers), and comments (``: ping``) keep the stream
+alive. A session is bound to the credential that opened
 it: a POST with another valid credential gets 403.
 
 What an open session costs is the point (issue 13): the stream's ASGI task, parked in
@@ -35,8 +36,9 @@ from mcp_types import jsonrpc_message_adapter
 from pydantic import ValidationError
 from starlette.datastructures import URL
 from starlette.requests import Request
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
+from airs_mcp.body_guard import invalid_jsonrpc, read_body, too_large
 from airs_mcp.session_routing import session_tag
 from airs_mcp.sse_session import SseSession, handled_before_accepting
 
@@ -44,6 +46,7 @@ __all__ = ["PING_S", "SseTransport"]
 
 PING_S = 15.0  # under every proxy's idle timeout (Traefik: 90 s); clients skip comments
 WRITE_TIMEOUT_S = 30.0
+PINGS_AT_ONCE = 500
 PING = b": ping\r\n\r\n"
 STREAM_HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
@@ -161,6 +164,9 @@ class SseTransport:
             await stream.end()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":  # a WebSocket upgrade under /sse/: refused
+            await send({"type": "websocket.close", "code": 1008})
+            return
         route = scope["path"][len(scope.get("root_path", "").rstrip("/")) :]
         method = scope["method"]
         if route == "/":
@@ -229,14 +235,16 @@ class SseTransport:
             log.warning("session_credential_mismatch", extra={"session": session_tag(canonical)})
             await _plain(send, 403, FOREIGN, [])
             return
-        body = await self._body(receive)
+        body = await read_body(scope, receive, self.max_body_bytes)
         if body is None:
-            await _plain(send, 413, "Request body too large", [])
+            return  # the client went away
+        if not isinstance(body, bytes):
+            await too_large(self.max_body_bytes)(scope, receive, send)
             return
         try:
             message = jsonrpc_message_adapter.validate_json(body, by_name=False)
         except ValidationError:
-            await _plain(send, 400, "Could not parse message", [])
+            await invalid_jsonrpc(len(body), jsonrpc_errors=False)(scope, receive, send)
             return
         metadata = ServerMessageMetadata(request_context=request, can_send_request=False)
         if handled_before_accepting(message):
@@ -246,25 +254,11 @@ class SseTransport:
             await _plain(send, 202, "Accepted", [])
             await stream.session.handle(message, metadata)
 
-    async def _body(self, receive: Receive) -> bytes | None:
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message: Message = await receive()
-            if message["type"] != "http.request":
-                break
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_body_bytes:
-                return None
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        return b"".join(chunks)
-
     async def _ping_forever(self) -> None:
         while True:
             await asyncio.sleep(self.ping_s)
-            for stream in list(self.streams.values()):
+            for count, stream in enumerate(list(self.streams.values()), start=1):
                 if not stream.lock.locked():  # a stream being written to needs no ping
                     await stream.write(PING, timeout_s=1.0)
+                if count % PINGS_AT_ONCE == 0:
+                    await asyncio.sleep(0)  # thousands of streams: let calls run in between

@@ -201,14 +201,16 @@ class SseTransport:
         stream.session = SseSession(self.server, self.lifespan_state, write, session_id)
         messages = scope.get("root_path", "").rstrip("/") + self.message_path
         endpoint = f"{quote(messages)}?session_id={session_id}"
-        self.streams[session_id] = stream
         try:
             await send({"type": "http.response.start", "status": 200, "headers": STREAM_HEADERS})
             await stream.write(_event("endpoint", endpoint))
+            # Registered only now: a ping must not come first (the session router rewrites the
+            # stream's first event), and no POST can name the session before this event.
+            self.streams[session_id] = stream
             while (await receive())["type"] != "http.disconnect":
                 pass  # a GET has no body; this returns when the client goes or the stream ends
         finally:
-            del self.streams[session_id]
+            self.streams.pop(session_id, None)
             stream.ended = True
             await stream.session.aclose()
 

@@ -161,6 +161,7 @@ async def throughput(
                         token=(server.token or "") if server else "",
                         ca=str(double.ca),
                         server_pid=server.process.proc.pid if server else None,
+                        double_pid=double.handle.process.proc.pid,
                     )
                 )
         row: dict[str, Any] = {}
@@ -169,9 +170,11 @@ async def throughput(
                 "calls_per_s": round(statistics.fmean(r["calls_per_s"] for r in results), 1),
                 "errors": sum(r["errors"] for r in results),
             }
-            cpu = [r["server_cpu_ms_per_call"] for r in results if "server_cpu_ms_per_call" in r]
-            if cpu:
-                row[mode]["server_cpu_ms_per_call"] = round(statistics.fmean(cpu), 3)
+            for part in ("server", "clients", "double"):
+                key = f"{part}_cpu_ms_per_call"
+                cpu = [r[key] for r in results if key in r]
+                if cpu:
+                    row[mode][key] = round(statistics.fmean(cpu), 3)
         ref = row["direct_sdk"]["calls_per_s"]
         for stats in row.values():
             stats["x_direct"] = round(stats["calls_per_s"] / ref, 2) if ref else None
@@ -232,11 +235,15 @@ def table(result: dict[str, Any]) -> list[str]:
         lines.append(f"{key}: p50 ms (x direct)")
         for name, stats in result["figures"][key]["series"].items():
             lines.append(f"  {name:28} {stats['p50_ms']:8.2f}  x{stats['x_p50']:.2f}")
-    lines.append("throughput at 20 ms: calls/s (x direct) [server CPU ms per call]")
+    lines.append(
+        "throughput at 20 ms: calls/s (x direct) [CPU ms per call: server / clients / double]"
+    )
     for level, row in result["figures"]["throughput_20ms"].items():
         for mode, stats in row.items():
-            cpu = stats.get("server_cpu_ms_per_call")
-            extra = f" [{cpu:.2f}]" if cpu is not None else ""
+            parts = [stats.get(f"{part}_cpu_ms_per_call") for part in ("server", "clients")]
+            parts.append(stats.get("double_cpu_ms_per_call"))
+            cpu = " / ".join("-" if part is None else f"{part:.2f}" for part in parts)
+            extra = f" [{cpu}]"
             lines.append(
                 f"  {level:>4} {mode:28} {stats['calls_per_s']:8.1f}  x{stats['x_direct']}{extra}"
                 + (f" errors={stats['errors']}" if stats["errors"] else "")

@@ -103,8 +103,10 @@ async def drive(
     token: str = "",
     ca: str = "",
     server_pid: int | None = None,
+    double_pid: int | None = None,
 ) -> dict[str, Any]:
-    """Run one window of ``sessions`` over ``procs`` workers; calls/s and server CPU per call."""
+    """Run one window of ``sessions`` over ``procs`` workers; calls/s, and the CPU per call of
+    the server, of the client workers together and of the double (what shares the cores)."""
     procs = max(1, min(procs, sessions))
     shares = [sessions // procs + (i < sessions % procs) for i in range(procs)]
     children = [
@@ -135,7 +137,10 @@ async def drive(
             line = await asyncio.wait_for(child.stdout.readline(), 180)
             if line.strip() != b"ready":
                 raise RuntimeError(f"worker did not start: {line!r}")
-        ticks = cpu_ticks(server_pid) if server_pid else 0
+        measured = {"server": server_pid, "double": double_pid}
+        pids = {name: pid for name, pid in measured.items() if pid}
+        pids |= {f"client{i}": child.pid for i, child in enumerate(children)}
+        start = {name: cpu_ticks(pid) for name, pid in pids.items()}
         for child in children:
             assert child.stdin is not None
             child.stdin.write(f"go {seconds}\n".encode())
@@ -144,7 +149,7 @@ async def drive(
         for child in children:
             assert child.stdout is not None
             results.append(json.loads(await asyncio.wait_for(child.stdout.readline(), 120)))
-        ticks = (cpu_ticks(server_pid) - ticks) if server_pid else 0
+        used = {name: cpu_ticks(pid) - start[name] for name, pid in pids.items()}
         for child in children:
             assert child.stdin is not None
             child.stdin.write(b"close\n")
@@ -161,8 +166,13 @@ async def drive(
         "calls_per_s": round(calls / seconds, 1),
         "errors": sum(r["errors"] for r in results),
     }
-    if server_pid and calls:
-        out["server_cpu_ms_per_call"] = round(ticks * 1000 / os.sysconf("SC_CLK_TCK") / calls, 3)
+    if calls:
+        per_call = 1000 / os.sysconf("SC_CLK_TCK") / calls
+        clients = sum(ticks for name, ticks in used.items() if name.startswith("client"))
+        out["clients_cpu_ms_per_call"] = round(clients * per_call, 3)
+        for name in ("server", "double"):
+            if name in used:
+                out[f"{name}_cpu_ms_per_call"] = round(used[name] * per_call, 3)
     return out
 
 

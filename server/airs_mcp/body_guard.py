@@ -22,7 +22,7 @@ from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["TOO_LARGE", "BodyGuard", "invalid_jsonrpc", "read_body", "replaying", "too_large"]
+__all__ = ["BodyGuard", "body_within", "invalid_jsonrpc", "replaying"]
 
 log = logging.getLogger("airs_mcp.requests")
 PARSE_ERROR = -32700
@@ -52,6 +52,16 @@ async def read_body(scope: Scope, receive: Receive, max_bytes: int) -> bytes | o
             return b"".join(chunks)
 
 
+async def body_within(scope: Scope, receive: Receive, send: Send, max_bytes: int) -> bytes | None:
+    """The request's body; ``None`` when the client went away, or when it was over
+    ``max_bytes`` and the 413 has been sent."""
+    body = await read_body(scope, receive, max_bytes)
+    if body is None or isinstance(body, bytes):
+        return body
+    await too_large(max_bytes)(scope, receive, send)
+    return None
+
+
 def too_large(max_bytes: int) -> Response:
     log.info("request_rejected", extra={"reason": "body_too_large", "limit": max_bytes})
     return Response(f"Request body too large: the limit is {max_bytes} bytes", status_code=413)
@@ -77,11 +87,8 @@ class BodyGuard:
         if scope["type"] != "http" or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
-        body = await read_body(scope, receive, self.max_bytes)
+        body = await body_within(scope, receive, send, self.max_bytes)
         if body is None:
-            return  # the client went away
-        if not isinstance(body, bytes):
-            await too_large(self.max_bytes)(scope, receive, send)
             return
         content_type = Headers(scope=scope).get("content-type", "")
         if _media_type(content_type) == "application/json" and not _is_jsonrpc(body):

@@ -38,7 +38,7 @@ from starlette.datastructures import URL
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
-from airs_mcp.body_guard import invalid_jsonrpc, read_body, too_large
+from airs_mcp.body_guard import body_within, invalid_jsonrpc
 from airs_mcp.session_routing import session_tag
 from airs_mcp.sse_session import SseSession, handled_before_accepting
 
@@ -237,11 +237,8 @@ class SseTransport:
             log.warning("session_credential_mismatch", extra={"session": session_tag(canonical)})
             await _plain(send, 403, FOREIGN, [])
             return
-        body = await read_body(scope, receive, self.max_body_bytes)
+        body = await body_within(scope, receive, send, self.max_body_bytes)
         if body is None:
-            return  # the client went away
-        if not isinstance(body, bytes):
-            await too_large(self.max_body_bytes)(scope, receive, send)
             return
         try:
             message = jsonrpc_message_adapter.validate_json(body, by_name=False)

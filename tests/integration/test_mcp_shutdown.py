@@ -18,7 +18,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from tests.fixtures.mcp_client import initialize_request
+from tests.fixtures.mcp_client import initialize_request, scan_call_request
 from tests.fixtures.processes import TEST_TOKEN, AirsDouble, McpServerHandle
 
 pytestmark = pytest.mark.integration
@@ -29,15 +29,6 @@ GRACE_S = 8.0
 LATENCY_MS = 3000
 CLOSE_S = 3  # airs_mcp.shutdown.CLOSE_S
 INITIALIZED = {"jsonrpc": "2.0", "method": "notifications/initialized"}
-
-
-def scan_call(request_id: int, prompt: str) -> dict[str, object]:
-    return {
-        "jsonrpc": "2.0",
-        "id": request_id,
-        "method": "tools/call",
-        "params": {"name": "pan_inline_scan", "arguments": {"prompt": prompt}},
-    }
 
 
 async def wait_for(condition: Callable[[], bool], within: float, what: str) -> None:
@@ -97,8 +88,8 @@ async def test_sigterm_drains_in_flight_calls_then_exits_0(
         await sse.post(initialize_request("shutdown-test", 1))
         await sse.post(INITIALIZED)
         await wait_for(lambda: 1 in sse.answers, 10, "no initialize answer on the stream")
-        await sse.post(scan_call(2, "slow call over SSE"))
-        slow = scan_call(3, "slow call over HTTP")
+        await sse.post(scan_call_request(2, "slow call over SSE"))
+        slow = scan_call_request(3, "slow call over HTTP")
         http_call = asyncio.create_task(client.post(server.mcp_url, json=slow, headers=MCP_HEADERS))
         await wait_for(
             lambda: airs_double.stats()["in_flight"] == 2, 10, "the calls never reached AIRS"
@@ -160,7 +151,7 @@ async def test_a_call_longer_than_the_grace_does_not_hold_the_process(
     airs_double.set_fault(None, latency_ms=8000)
     async with httpx.AsyncClient(timeout=30) as client:
         call = asyncio.create_task(
-            client.post(server.mcp_url, json=scan_call(1, "too slow"), headers=MCP_HEADERS)
+            client.post(server.mcp_url, json=scan_call_request(1, "too slow"), headers=MCP_HEADERS)
         )
         await wait_for(
             lambda: airs_double.stats()["in_flight"] == 1, 10, "the call never reached AIRS"

@@ -24,7 +24,7 @@ from mcp_types import (
 )
 from mcp_types.version import LATEST_MODERN_VERSION
 
-from tests.fixtures.mcp_client import initialize_request
+from tests.fixtures.mcp_client import initialize_request, scan_call_request
 from tests.fixtures.processes import TEST_TOKEN, AirsDouble, McpServerHandle, server_env
 
 pytestmark = pytest.mark.integration
@@ -88,15 +88,6 @@ async def raw_session(base_url: str) -> AsyncIterator[RawSession]:
         yield session
 
 
-def tool_call(request_id: int, prompt: str) -> dict[str, Any]:
-    return {
-        "jsonrpc": "2.0",
-        "id": request_id,
-        "method": "tools/call",
-        "params": {"name": "pan_inline_scan", "arguments": {"prompt": prompt}},
-    }
-
-
 async def test_post_errors_match_the_sdk_transport(mcp_server: McpServerHandle) -> None:
     async with raw_session(mcp_server.url) as session:
         messages = f"{mcp_server.url}/sse/messages/"
@@ -124,7 +115,7 @@ async def test_a_cancelled_call_is_never_answered(
     async with raw_session(mcp_server.url) as session:
         await session.initialize()
         airs_double.set_fault(latency_ms=1500, count=1, path=SYNC_SCAN_PATH)
-        assert (await session.post(tool_call(7, "slow"))).status_code == 202
+        assert (await session.post(scan_call_request(7, "slow"))).status_code == 202
         await asyncio.sleep(0.3)  # the call is waiting on the double
         cancel = {
             "jsonrpc": "2.0",
@@ -132,7 +123,7 @@ async def test_a_cancelled_call_is_never_answered(
             "params": {"requestId": 7, "reason": "the user gave up"},
         }
         assert (await session.post(cancel)).status_code == 202
-        assert (await session.post(tool_call(8, "fast"))).status_code == 202
+        assert (await session.post(scan_call_request(8, "fast"))).status_code == 202
         answers = [await session.answer()]
         with pytest.raises(TimeoutError):  # past the slow call's 1.5 s: nothing more comes
             answers.append(await session.answer(seconds=2.5))

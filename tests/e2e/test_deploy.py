@@ -719,10 +719,12 @@ SCRAPE = (
 
 
 def _metric_total(cluster: EmbeddedCluster, name: str, **labels: str) -> float:
-    """``name{labels}`` summed over every server pod's /metrics (scraped inside each pod)."""
+    """``name{labels}`` summed over every ready server pod's /metrics (scraped inside each pod).
+    A pod that is not ready yet (the HPA may add one at any time) has served nothing and may
+    not listen yet."""
     total = 0.0
     wanted = [f'{key}="{value}"' for key, value in labels.items()]
-    for pod in _server_pods(cluster):
+    for pod in [name for name, ready in _server_pods(cluster).items() if ready]:
         for line in _exec_python(cluster, "aisecurity", pod, SCRAPE).splitlines():
             named = line.startswith((name + "{", name + " "))
             if named and all(label in line for label in wanted):

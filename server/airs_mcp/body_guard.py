@@ -28,15 +28,14 @@ log = logging.getLogger("airs_mcp.requests")
 PARSE_ERROR = -32700
 
 
-TOO_LARGE = object()  # what ``read_body`` returns for a body over the limit
-
-
-async def read_body(scope: Scope, receive: Receive, max_bytes: int) -> bytes | object | None:
-    """The request's body; ``TOO_LARGE`` past ``max_bytes`` (by its Content-Length, or while it
-    is read, before anything parses it); ``None`` when the client went away."""
+async def body_within(scope: Scope, receive: Receive, send: Send, max_bytes: int) -> bytes | None:
+    """The request's body; ``None`` when the client went away, or when the body is over
+    ``max_bytes`` (by its Content-Length, or while it is read, before anything parses it) and
+    the 413 has been sent."""
     declared = Headers(scope=scope).get("content-length", "")
     if declared.isdigit() and int(declared) > max_bytes:
-        return TOO_LARGE
+        await too_large(max_bytes)(scope, receive, send)
+        return None
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -46,20 +45,11 @@ async def read_body(scope: Scope, receive: Receive, max_bytes: int) -> bytes | o
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > max_bytes:
-            return TOO_LARGE
+            await too_large(max_bytes)(scope, receive, send)
+            return None
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
-
-
-async def body_within(scope: Scope, receive: Receive, send: Send, max_bytes: int) -> bytes | None:
-    """The request's body; ``None`` when the client went away, or when it was over
-    ``max_bytes`` and the 413 has been sent."""
-    body = await read_body(scope, receive, max_bytes)
-    if body is None or isinstance(body, bytes):
-        return body
-    await too_large(max_bytes)(scope, receive, send)
-    return None
 
 
 def too_large(max_bytes: int) -> Response:
@@ -90,17 +80,13 @@ class BodyGuard:
         body = await body_within(scope, receive, send, self.max_bytes)
         if body is None:
             return
-        content_type = Headers(scope=scope).get("content-type", "")
-        if _media_type(content_type) == "application/json" and not _is_jsonrpc(body):
+        content_type = Headers(scope=scope).get("content-type", "").split(";")[0].strip().lower()
+        if content_type == "application/json" and not _is_jsonrpc(body):
             await invalid_jsonrpc(len(body), jsonrpc_errors=self.jsonrpc_errors)(
                 scope, receive, send
             )
             return
         await self.app(scope, replaying(body, receive), send)
-
-
-def _media_type(content_type: str) -> str:
-    return content_type.split(";")[0].strip().lower()
 
 
 def replaying(body: bytes, receive: Receive) -> Receive:

@@ -159,9 +159,12 @@ class SseTransport:
                 await self.end_streams()
 
     async def end_streams(self) -> None:
-        """End every open stream with a clean end of its body (server shutdown)."""
+        """End every open stream with a clean end of its body (server shutdown). A stream whose
+        write is stalled on a client that stopped reading is skipped rather than waited for:
+        uvicorn's shutdown timeout closes it."""
         for stream in list(self.streams.values()):
-            await stream.end()
+            if not stream.lock.locked():
+                await stream.end()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":  # a WebSocket upgrade under /sse/: refused

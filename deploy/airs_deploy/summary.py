@@ -3,9 +3,9 @@
 ``python -m airs_deploy.summary --report R.json [--check C.json] [--demo] [--client-netns NS]``
 
 ``R.json`` is what ``playbooks/verify.yml`` writes (``verify_report_file``: ``sse_url``,
-``mcp_url``, ``service_type``, ``namespace``); ``C.json`` is ``airs-mcp-check --json`` run through
-the load balancer. Exit 1 when the live check is missing or failed, so ``make deploy`` does not
-report success without a scan verdict.
+``mcp_url``, ``service_type``, ``namespace`` of the server, ``traefik_namespace``); ``C.json``
+is ``airs-mcp-check --json`` run through the load balancer. Exit 1 when the live check is
+missing or failed, so ``make deploy`` does not report success without a scan verdict.
 """
 
 from __future__ import annotations
@@ -71,8 +71,7 @@ def render(
         out += [
             "DEMO MODE: scans are answered by the AIRS API double (namespace airs-demo), a local",
             "stand-in with deterministic verdicts, not by Palo Alto Networks AIRS. For the real",
-            "service, deploy with your own inventory and vaulted key (README: Deploying with",
-            "Ansible).",
+            "service, deploy with your own inventory and vaulted key (docs/deploying.md).",
             "",
         ]
     out += [f"MCP over SSE:             {sse_url}"]
@@ -91,7 +90,8 @@ def render(
         f"MCP Streamable HTTP:      {mcp_url or 'not routed (mcp_ingress_streamable_http_enabled)'}"
     ]
     out += [
-        f"Traefik Service:          {report['service_type']} in namespace {report['namespace']}"
+        f"Traefik Service:          {report['service_type']} in namespace "
+        f"{report['traefik_namespace']}"
     ]
     out += ["", "Reach it:"]
     if netns:

@@ -13,6 +13,7 @@ REPORT = {
     "mcp_url": "",
     "service_type": "LoadBalancer",
     "namespace": "aisecurity",
+    "traefik_namespace": "traefik",
     "secret_name": "aisecurity-mcp-server-airs",
     "token_required": True,
 }
@@ -29,6 +30,7 @@ def test_demo_summary_names_the_endpoint_clients_verdict_and_teardown() -> None:
     assert "AIRS API double" in text
     assert "MCP over SSE:             http://10.234.17.200:8080/sse/" in text
     assert "not routed" in text
+    assert "Traefik Service:          LoadBalancer in namespace traefik" in text
     assert "ip netns exec airs-client" in text
     assert "action: block, category: malicious, detections: injection" in text
     assert "42 ms" in text

@@ -1,10 +1,12 @@
-"""Render the role variable tables of the README from the roles' argument specs.
+"""Render the role variable tables of the documentation from the roles' argument specs.
 
     python tools/role_variables.py                 print the tables
     python tools/role_variables.py --write FILE... replace the block between the markers
     python tools/role_variables.py --check FILE... exit 1 when a block is out of date
 
 The block sits between ``<!-- role-variables:start -->`` and ``<!-- role-variables:end -->``.
+Two files carry it: the collection's README (shipped in the collection) and the project's
+``docs/configuration.md``; ``scripts/test.sh lint`` checks both.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ ROLES = ("metallb", "mcp_secret", "mcp_server", "traefik", "mcp_ingress", "airs_
 INTERNAL_ROLES = ("k8s_apply", "tls_ca")
 START = "<!-- role-variables:start -->"
 END = "<!-- role-variables:end -->"
-_MARKUP = re.compile(r"\b[CI]\(([^)]*)\)")
+# ansible-doc markup for code, italics and option names, shown as code.
+_MARKUP = re.compile(r"\b[CIO]\(([^)]*)\)")
 
 
 def _text(value: object) -> str:

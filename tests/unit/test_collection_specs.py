@@ -72,12 +72,15 @@ def test_readme_tables_match_the_specs() -> None:
 
 
 def test_every_task_touching_the_secret_is_no_log() -> None:
-    tasks_dir = COLLECTION / "roles" / "secret" / "tasks"
-    for path in tasks_dir.glob("*.yml"):
+    tasks_dir = COLLECTION / "roles" / "mcp_secret" / "tasks"
+    touching = []
+    for path in sorted(tasks_dir.glob("*.yml")):
         for task in _yaml(path) or []:
             text = yaml.safe_dump(task)
             if "mcp_secret_api_key" in text or "secret.yaml.j2" in text or "kind: Secret" in text:
+                touching.append(task["name"])
                 assert task.get("no_log") is True, f"{path.name}: {task['name']}"
+    assert "Apply the Secret {{ mcp_secret_name }}" in touching, touching
     server = _yaml(COLLECTION / "roles" / "mcp_server" / "tasks" / "deploy.yml")
     reads = [t for t in server if "_mcp_server_secret" in yaml.safe_dump(t)]
     assert reads

@@ -56,7 +56,7 @@ fi
 # for the throw-away embedded cluster, never for a real one.
 if [ "$embedded" = "0" ] && cmp -s "$vault_pass" inventories/example/vault-password.example; then
   echo "deploy: refusing the example inventory's PUBLIC demo vault password for a cluster that is" >&2
-  echo "        not the embedded one. Make your own vault (README: Deploying with Ansible)." >&2
+  echo "        not the embedded one. Make your own vault (docs/deploying.md)." >&2
   exit 2
 fi
 

@@ -1,4 +1,4 @@
-"""Batch fan-out (issue 13): ``pan_batch_scan`` beside the other ways to scan N items, one run.
+"""Batch fan-out: ``pan_batch_scan`` beside the other ways to scan N items, one run.
 
     .venv/bin/python -m bench.batch_fanout                          # ~3-4 minutes
     .venv/bin/python -m bench.batch_fanout --reference PATH         # also the PANW example server
@@ -243,7 +243,7 @@ def figure(samples: dict[str, list[float]], seen: dict[str, list[dict[str, int]]
 
 
 def goals(figures: dict[str, Any], small: int, large: int) -> dict[str, Any]:
-    """Issue 13's batch goals, from the p50s (``met`` is None when a figure is missing)."""
+    """The batch goals, from the p50s (``met`` is None when a figure is missing)."""
     s, g = figures[str(small)]["series"], figures[str(large)]["series"]
     out: dict[str, Any] = {}
     ref = s.get("reference_batch")

@@ -1,4 +1,4 @@
-"""Deployment wall time (issue 13): ``make deploy`` re-run, and a cold ``site.yml``, per role.
+"""Deployment wall time: ``make deploy`` re-run, and a cold ``site.yml``, per role.
 
     .venv/bin/python -m bench.deploy                              # this checkout's collection
     .venv/bin/python -m bench.deploy --variant before=REV --variant now=.   # side by side

@@ -1,4 +1,4 @@
-"""The benchmark suite of issue 13: one command, every figure, one JSON, one PNG.
+"""The benchmark suite: one command, every figure, one JSON, one PNG.
 
 Run from the repository root::
 

@@ -61,13 +61,8 @@ from bench.suite import (
     start_server,
     summarise,
 )
-from tests.fixtures.processes import (
-    PROFILE_NAME,
-    ManagedProcess,
-    _clean_env,
-    _spawn,
-    _wait_port,
-)
+from harness.mcp_server import PROFILE_NAME
+from harness.processes import ManagedProcess, env_without_proxies, spawn, wait_for_port
 
 LATENCY_MS = 20
 ITEMS_PER_REQUEST = 5  # AIRS's async scan limit (airs_mcp.batching.MAX_OBJECTS_PER_ASYNC)
@@ -103,7 +98,11 @@ class ReferenceServer:
         python = reference_venv()
         directory.mkdir(parents=True, exist_ok=True)
         port_file = directory / "reference.port"
-        env = {k: v for k, v in _clean_env().items() if not k.startswith(("PANW_", "AIRS_MCP_"))}
+        env = {
+            k: v
+            for k, v in env_without_proxies().items()
+            if not k.startswith(("PANW_", "AIRS_MCP_"))
+        }
         env.pop("PYTHONPATH", None)
         env.update(
             {
@@ -115,8 +114,8 @@ class ReferenceServer:
         )
         argv = [str(python), "-I", str(LAUNCHER), "--server", str(path.resolve())]
         argv += ["--port-file", str(port_file)]
-        self.process: ManagedProcess = _spawn("reference-server", argv, env, directory / "log")
-        self.url = f"http://127.0.0.1:{_wait_port(self.process, port_file)}"
+        self.process: ManagedProcess = spawn("reference-server", argv, env, directory / "log")
+        self.url = f"http://127.0.0.1:{wait_for_port(self.process, port_file)}"
 
     def stop(self) -> None:
         self.process.stop()

@@ -53,7 +53,7 @@ from bench.suite import (
     start_server,
     with_ratios,
 )
-from tests.fixtures.processes import McpServerHandle
+from harness.mcp_server import McpServerHandle
 
 TRANSPORTS = ("sse", "streamable_http")
 DEFAULT_VARIANTS = ("before=823a76c:slow", "egress=8fd9bfa:slow", "now=.")

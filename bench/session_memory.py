@@ -36,7 +36,7 @@ import uvicorn
 from bench.idle_sessions import ClientProcess
 from bench.output import write_results
 from bench.suite import RESULTS, SERVER_ENV, LeanDouble, inline_call, mcp_session, rss_kb
-from tests.fixtures.processes import server_env
+from harness.mcp_server import server_env
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"]).resolve()
 TOP = 15

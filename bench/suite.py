@@ -71,16 +71,11 @@ from bench import mcp1_client  # noqa: E402
 from bench.host import host_facts  # noqa: E402
 from bench.inline_scan_latency import percentile  # noqa: E402
 from bench.output import write_results  # noqa: E402
-from tests.fixtures import mcp_client  # noqa: E402
-from tests.fixtures.processes import (  # noqa: E402
-    PROFILE_NAME,
-    AirsDouble,
-    McpServerHandle,
-    _clean_env,
-    _spawn,
-    _wait_port,
-    launch_mcp_server,
-)
+from harness.airs_double import AirsDouble  # noqa: E402
+from harness.mcp_client import open_session  # noqa: E402
+from harness.mcp_server import PROFILE_NAME, McpServerHandle, launch_mcp_server  # noqa: E402
+from harness.processes import env_without_proxies, spawn, wait_for_port  # noqa: E402
+from harness.traefik import run_traefik  # noqa: E402
 
 Call = Callable[[], Awaitable[Any]]
 
@@ -127,8 +122,8 @@ class LeanDouble:
         port_file = directory / "lean.port"
         argv = [sys.executable, "-m", "bench.lean_double"]
         argv += ["--cert-dir", str(directory / "certs"), "--port-file", str(port_file)]
-        managed = _spawn("lean-double", argv, _clean_env(), directory / "lean.log")
-        port = _wait_port(managed, port_file)
+        managed = spawn("lean-double", argv, env_without_proxies(), directory / "lean.log")
+        port = wait_for_port(managed, port_file)
         self.url = f"https://127.0.0.1:{port}"
         self.ca = directory / "certs" / "ca.pem"
         self.handle = AirsDouble(
@@ -198,12 +193,10 @@ class NoValidationSession(ClientSession):
 async def mcp_session(
     stack: AsyncExitStack, transport: str, base_url: str, *, validate: bool = False
 ) -> ClientSession:
-    original = mcp_client.ClientSession
-    mcp_client.ClientSession = ClientSession if validate else NoValidationSession  # type: ignore[misc]
-    try:
-        session = await stack.enter_async_context(mcp_client.open_session(transport, base_url))
-    finally:
-        mcp_client.ClientSession = original  # type: ignore[misc]
+    session_class = ClientSession if validate else NoValidationSession
+    session = await stack.enter_async_context(
+        open_session(transport, base_url, session_class=session_class)
+    )
     if validate:
         await session.list_tools()  # fills the client's output-schema cache
     return session
@@ -480,25 +473,9 @@ async def batch(
 async def traefik(
     server: McpServerHandle, directory: Path, direct: Direct, rounds: int
 ) -> dict[str, Any]:
-    """The same calls through a real Traefik (sticky cookie) and straight to the process."""
-    from tests.fixtures import traefik as fixture
-
-    base_config = fixture.dynamic_config
-
-    def with_mcp_route(*args: Any, **kwargs: Any) -> dict[str, Any]:
-        """The fixture routes ``/sse/`` only; the bench adds ``/mcp`` to the same service."""
-        config = base_config(*args, **kwargs)
-        routers = config["http"]["routers"]
-        routers["mcp"] = {**routers["sse"], "rule": "Path(`/mcp`)"}
-        return config
-
-    fixture.dynamic_config = with_mcp_route
-    try:
-        proxy_cm = fixture.run_traefik([server.url], sticky=True, directory=directory)
-        proxy = proxy_cm.__enter__()
-    finally:
-        fixture.dynamic_config = base_config
-    try:
+    """The same calls through a real Traefik (sticky cookie; ``/sse/`` and ``/mcp``) and
+    straight to the process."""
+    with run_traefik([server.url], sticky=True, directory=directory, mcp_route=True) as proxy:
         async with AsyncExitStack() as stack:
             calls = {
                 "sse_direct": inline_call(await mcp_session(stack, "sse", server.url)),
@@ -512,8 +489,6 @@ async def traefik(
                 "direct_sdk": direct.call,
             }
             samples = await interleaved(calls, rounds, max(3, rounds // 10))
-    finally:
-        proxy_cm.__exit__(None, None, None)
     out = with_ratios(samples, "direct_sdk")
     series = out["series"]
     out["traefik_over_direct_p50"] = {

@@ -48,19 +48,11 @@ from typing import Any
 from airs_mcp import config
 
 from bench import venvs
+from bench.clients import PROMPT, Direct, inline_call, mcp_session
 from bench.host import host_facts
-from bench.output import write_results
-from bench.suite import (
-    PROMPT,
-    RESULTS,
-    Direct,
-    LeanDouble,
-    inline_call,
-    interleaved,
-    mcp_session,
-    start_server,
-    summarise,
-)
+from bench.output import RESULTS, write_results
+from bench.servers import LeanDouble, start_server
+from bench.timing import interleaved, summarise
 from harness.mcp_server import PROFILE_NAME
 from harness.processes import ManagedProcess, env_without_proxies, spawn, wait_for_port
 

@@ -36,8 +36,8 @@ from typing import Any
 from embedded_cluster.paths import run_paths
 
 from bench.host import host_facts
-from bench.output import write_results
-from bench.suite import RESULTS, ROOT, tree_at
+from bench.output import RESULTS, write_results
+from bench.server_code import ROOT, tree_at
 from harness.checkout import DEMO_VAULT_PASSWORD
 from harness.playbooks import PlaybookRun, run_deploy_script, run_playbook
 

@@ -29,8 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.host import host_facts
-from bench.output import write_results
-from bench.suite import RESULTS, LeanDouble, interleaved, with_ratios
+from bench.output import RESULTS, write_results
+from bench.servers import LeanDouble
+from bench.timing import interleaved, with_ratios
 from harness.mcp_server import PROFILE_NAME
 from harness.processes import env_without_proxies, spawn, wait_for_port
 

@@ -31,16 +31,10 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
-from bench.output import write_results
-from bench.suite import (
-    RESULTS,
-    LeanDouble,
-    inline_call,
-    mcp_session,
-    rss_kb,
-    server_code_at,
-    start_server,
-)
+from bench.clients import inline_call, mcp_session
+from bench.output import RESULTS, write_results
+from bench.server_code import server_code_at
+from bench.servers import LeanDouble, rss_kb, start_server
 from harness.client_process import ClientProcess as LineDriver
 from harness.mcp_server import TEST_TOKEN, McpServerHandle
 

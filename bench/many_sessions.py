@@ -22,7 +22,8 @@ from contextlib import AsyncExitStack
 from types import SimpleNamespace
 from typing import Any
 
-from bench.suite import PROMPT, ROOT, Direct, NoValidationSession
+from bench.clients import PROMPT, Direct, NoValidationSession
+from bench.server_code import ROOT
 from harness.mcp_client import open_session
 
 OPEN_AT_ONCE = 16  # sessions opened concurrently per worker (the opening is not timed)

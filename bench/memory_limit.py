@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.idle_sessions import ClientProcess
-from bench.output import write_results
-from bench.suite import RESULTS, SERVER_ENV, LeanDouble, rss_kb
+from bench.output import RESULTS, write_results
+from bench.servers import SERVER_ENV, LeanDouble, rss_kb
 from harness.cgroup import memory_cgroup
 from harness.mcp_server import launch_mcp_server
 

@@ -48,26 +48,13 @@ from typing import Any
 from airs_mcp import config
 
 from bench import venvs
+from bench.clients import PROMPT, Direct, inline_call, mcp_session
 from bench.host import host_facts
-from bench.output import write_results
-from bench.suite import (
-    PROMPT,
-    RESULTS,
-    Direct,
-    LeanDouble,
-    inline_call,
-    interleaved,
-    mcp_session,
-    start_server,
-    summarise,
-)
-from tests.fixtures.processes import (
-    PROFILE_NAME,
-    ManagedProcess,
-    _clean_env,
-    _spawn,
-    _wait_port,
-)
+from bench.output import RESULTS, write_results
+from bench.servers import LeanDouble, start_server
+from bench.timing import interleaved, summarise
+from harness.mcp_server import PROFILE_NAME
+from harness.processes import ManagedProcess, env_without_proxies, spawn, wait_for_port
 
 LATENCY_MS = 20
 ITEMS_PER_REQUEST = 5  # AIRS's async scan limit (airs_mcp.batching.MAX_OBJECTS_PER_ASYNC)
@@ -103,7 +90,11 @@ class ReferenceServer:
         python = reference_venv()
         directory.mkdir(parents=True, exist_ok=True)
         port_file = directory / "reference.port"
-        env = {k: v for k, v in _clean_env().items() if not k.startswith(("PANW_", "AIRS_MCP_"))}
+        env = {
+            k: v
+            for k, v in env_without_proxies().items()
+            if not k.startswith(("PANW_", "AIRS_MCP_"))
+        }
         env.pop("PYTHONPATH", None)
         env.update(
             {
@@ -115,8 +106,8 @@ class ReferenceServer:
         )
         argv = [str(python), "-I", str(LAUNCHER), "--server", str(path.resolve())]
         argv += ["--port-file", str(port_file)]
-        self.process: ManagedProcess = _spawn("reference-server", argv, env, directory / "log")
-        self.url = f"http://127.0.0.1:{_wait_port(self.process, port_file)}"
+        self.process: ManagedProcess = spawn("reference-server", argv, env, directory / "log")
+        self.url = f"http://127.0.0.1:{wait_for_port(self.process, port_file)}"
 
     def stop(self) -> None:
         self.process.stop()

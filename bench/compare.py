@@ -38,22 +38,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench.clients import Direct, inline_call, mcp_session
 from bench.host import host_facts
 from bench.many_sessions import drive
-from bench.output import write_results
-from bench.suite import (
-    RESULTS,
-    ROOT,
-    Direct,
-    LeanDouble,
-    inline_call,
-    interleaved,
-    mcp_session,
-    server_code_at,
-    start_server,
-    with_ratios,
-)
-from tests.fixtures.processes import McpServerHandle
+from bench.output import RESULTS, write_results
+from bench.server_code import ROOT, server_code_at
+from bench.servers import LeanDouble, start_server
+from bench.timing import interleaved, with_ratios
+from harness.mcp_server import McpServerHandle
 
 TRANSPORTS = ("sse", "streamable_http")
 DEFAULT_VARIANTS = ("before=823a76c:slow", "egress=8fd9bfa:slow", "now=.")

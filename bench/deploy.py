@@ -36,14 +36,10 @@ from typing import Any
 from embedded_cluster.paths import run_paths
 
 from bench.host import host_facts
-from bench.output import write_results
-from bench.suite import RESULTS, ROOT, tree_at
-from tests.fixtures.ansible import (
-    DEMO_VAULT_PASSWORD,
-    PlaybookRun,
-    run_deploy_script,
-    run_playbook,
-)
+from bench.output import RESULTS, write_results
+from bench.server_code import ROOT, tree_at
+from harness.checkout import DEMO_VAULT_PASSWORD
+from harness.playbooks import PlaybookRun, run_deploy_script, run_playbook
 
 RUN_TIMEOUT_S = 1800
 _STEP = re.compile(r"^\[deploy (?P<m>\d+):(?P<s>\d\d)\] (?P<what>.*)$")

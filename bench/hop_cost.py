@@ -29,9 +29,11 @@ from pathlib import Path
 from typing import Any
 
 from bench.host import host_facts
-from bench.output import write_results
-from bench.suite import RESULTS, LeanDouble, interleaved, with_ratios
-from tests.fixtures.processes import PROFILE_NAME, _clean_env, _spawn, _wait_port
+from bench.output import RESULTS, write_results
+from bench.servers import LeanDouble
+from bench.timing import interleaved, with_ratios
+from harness.mcp_server import PROFILE_NAME
+from harness.processes import env_without_proxies, spawn, wait_for_port
 
 LATENCIES_MS = (0, 20)
 CALL_TIMEOUT_S = 10
@@ -146,11 +148,14 @@ def main() -> None:
     port_file = workdir / "relay.port"
     target_port = int(double.url.rsplit(":", 1)[1])
     argv = [sys.executable, "-m", "bench.hop_cost", "--relay", str(target_port)]
-    relay_process = _spawn(
-        "relay", [*argv, "--port-file", str(port_file)], _clean_env(), workdir / "relay.log"
+    relay_process = spawn(
+        "relay",
+        [*argv, "--port-file", str(port_file)],
+        env_without_proxies(),
+        workdir / "relay.log",
     )
     try:
-        relay_url = f"https://127.0.0.1:{_wait_port(relay_process, port_file)}"
+        relay_url = f"https://127.0.0.1:{wait_for_port(relay_process, port_file)}"
         figures = asyncio.run(measure(double, relay_url, args.rounds))
     finally:
         relay_process.stop()

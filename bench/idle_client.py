@@ -27,7 +27,7 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
-from tests.fixtures.mcp_client import initialize_request
+from harness.mcp_client import initialize_request
 
 ENDPOINT = re.compile(rb"event: endpoint\r?\ndata: ([^\r\n]+)")
 OPENING_AT_ONCE = 64

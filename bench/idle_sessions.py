@@ -31,18 +31,12 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
-from bench.output import write_results
-from bench.suite import (
-    RESULTS,
-    LeanDouble,
-    inline_call,
-    mcp_session,
-    rss_kb,
-    server_code_at,
-    start_server,
-)
-from tests.fixtures.client_process import ClientProcess as LineDriver
-from tests.fixtures.processes import TEST_TOKEN, McpServerHandle
+from bench.clients import inline_call, mcp_session
+from bench.output import RESULTS, write_results
+from bench.server_code import server_code_at
+from bench.servers import LeanDouble, rss_kb, start_server
+from harness.client_process import ClientProcess as LineDriver
+from harness.mcp_server import TEST_TOKEN, McpServerHandle
 
 TRIM_DELAY_S = 3.0  # the bench shortens the 10 s default to keep the run short
 VARIANTS: dict[str, dict[str, str | None]] = {
@@ -59,7 +53,8 @@ ANSWER_TIMEOUT_S = 900.0
 
 class ClientProcess:
     """``bench.idle_client`` in its own process, one JSON command and its answer at a time,
-    through the tests' line driver: stderr to a file, every answer with a deadline."""
+    through ``harness.client_process``'s line driver: stderr to a file, every answer with a
+    deadline."""
 
     def __init__(self, url: str) -> None:
         argv = [sys.executable, "-m", "bench.idle_client", "--url", url, "--token", TEST_TOKEN]

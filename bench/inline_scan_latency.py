@@ -32,12 +32,12 @@ from typing import Any
 import anyio
 
 from bench.host import host_facts
-from bench.output import write_results
-from tests.fixtures.mcp_client import open_session
-from tests.fixtures.processes import PROFILE_NAME, launch_mcp_server, start_airs_double
+from bench.output import RESULTS, write_results
+from harness.airs_double import start_airs_double
+from harness.mcp_client import open_session
+from harness.mcp_server import PROFILE_NAME, launch_mcp_server
 
 PROMPT = "What is the capital of France?"
-RESULTS = Path(__file__).resolve().parent / "results"
 SERIES = ("sse", "streamable_http", "direct_sdk")
 
 Call = Callable[[], Awaitable[str]]

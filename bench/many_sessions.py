@@ -22,8 +22,9 @@ from contextlib import AsyncExitStack
 from types import SimpleNamespace
 from typing import Any
 
-from bench.suite import PROMPT, ROOT, Direct, NoValidationSession
-from tests.fixtures import mcp_client
+from bench.clients import PROMPT, Direct, NoValidationSession
+from bench.server_code import ROOT
+from harness.mcp_client import open_session
 
 OPEN_AT_ONCE = 16  # sessions opened concurrently per worker (the opening is not timed)
 
@@ -39,15 +40,15 @@ async def _open(stack: AsyncExitStack, args: argparse.Namespace) -> list[Any]:
     if args.mode == "direct":
         direct = Direct(SimpleNamespace(ca=args.ca, url=args.url), stack)  # type: ignore[arg-type]
         return [direct.call] * args.sessions
-    original = mcp_client.ClientSession
-    mcp_client.ClientSession = NoValidationSession  # type: ignore[misc]
     gate = asyncio.Semaphore(OPEN_AT_ONCE)
     calls: list[Any] = []
 
     async def one() -> None:
         async with gate:
             session = await stack.enter_async_context(
-                mcp_client.open_session(args.mode, args.url, token=args.token)
+                open_session(
+                    args.mode, args.url, token=args.token, session_class=NoValidationSession
+                )
             )
 
         async def call() -> None:
@@ -57,10 +58,7 @@ async def _open(stack: AsyncExitStack, args: argparse.Namespace) -> list[Any]:
 
         calls.append(call)
 
-    try:
-        await asyncio.gather(*(one() for _ in range(args.sessions)))
-    finally:
-        mcp_client.ClientSession = original  # type: ignore[misc]
+    await asyncio.gather(*(one() for _ in range(args.sessions)))
     return calls
 
 

@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from bench import venvs
-from tests.fixtures.client_process import ClientProcess
-from tests.fixtures.processes import PROXY_VARS, TEST_TOKEN
+from harness.client_process import ClientProcess
+from harness.mcp_server import TEST_TOKEN
+from harness.processes import PROXY_VARS
 
 MCP1_VERSION = "1.30.0"  # the last 1.x release
 DRIVER = Path(__file__).with_name("mcp1_driver.py")

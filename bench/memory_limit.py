@@ -1,7 +1,7 @@
 """How many idle SSE sessions fit the pod's memory limit, and what happens at the edge.
 
 The server runs as the image runs it (``PYTHONMALLOC=malloc``) inside a real memory cgroup of
-the Deployment's limit (512 MiB; ``tests/fixtures/cgroup.py``), with the session cap and
+the Deployment's limit (512 MiB; ``harness/cgroup.py``), with the session cap and
 concurrency limit off. ``bench.idle_client`` opens initialised idle SSE sessions in steps until
 one is refused or the server is gone; after every step the server's RSS and the cgroup's
 charge are read. Two runs: with the memory refusal (default fraction 0.85) and without it
@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from bench.idle_sessions import ClientProcess
-from bench.output import write_results
-from bench.suite import RESULTS, SERVER_ENV, LeanDouble, rss_kb
-from tests.fixtures.cgroup import memory_cgroup
-from tests.fixtures.processes import launch_mcp_server
+from bench.output import RESULTS, write_results
+from bench.servers import SERVER_ENV, LeanDouble, rss_kb
+from harness.cgroup import memory_cgroup
+from harness.mcp_server import launch_mcp_server
 
 VARIANTS = {"refusal": {}, "no_refusal": {"AIRS_MCP_MEMORY_REFUSE_FRACTION": "0"}}
 

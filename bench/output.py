@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+RESULTS = Path(__file__).resolve().parent / "results"  # the default ``out``
+
 
 def write_results(out: Path, name: str, result: dict[str, Any]) -> tuple[Path, Path]:
     """Write ``result`` to ``out/name.json`` (``out`` made if missing); return that path and

@@ -21,7 +21,10 @@ from collections import Counter
 from contextlib import AsyncExitStack
 from pathlib import Path
 
-from bench.suite import RESULTS, LeanDouble, _window, inline_call, mcp_session, start_server
+from bench.clients import inline_call, mcp_session
+from bench.output import RESULTS
+from bench.servers import LeanDouble, start_server
+from bench.timing import calls_in_window
 
 
 def top(collapsed: Path, limit: int) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
@@ -55,7 +58,7 @@ async def load(args: argparse.Namespace, workdir: Path) -> Path:
                 inline_call(await mcp_session(stack, args.transport, server.url))
                 for _ in range(args.sessions)
             ]
-            await _window(calls, 2.0)  # warm up
+            await calls_in_window(calls, 2.0)  # warm up
             spy = subprocess.Popen(  # noqa: ASYNC220 - started once, waited in a thread
                 [
                     shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy")),
@@ -75,7 +78,7 @@ async def load(args: argparse.Namespace, workdir: Path) -> Path:
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
-            calls_done = await _window(calls, args.seconds + 1)
+            calls_done = await calls_in_window(calls, args.seconds + 1)
             await asyncio.to_thread(spy.wait, 30)
             print(f"{calls_done / (args.seconds + 1):.0f} calls/s while sampled")
     finally:

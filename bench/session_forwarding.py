@@ -33,11 +33,10 @@ import httpx
 
 from bench.host import host_facts
 from bench.inline_scan_latency import summarise
-from bench.output import write_results
-from tests.fixtures.processes import McpServerHandle, launch_mcp_server, start_airs_double
-from tests.fixtures.traefik import routing_env
+from bench.output import RESULTS, write_results
+from harness.airs_double import start_airs_double
+from harness.mcp_server import McpServerHandle, launch_mcp_server, routing_env
 
-RESULTS = Path(__file__).resolve().parent / "results"
 ROUTES = ("direct", "forwarded")
 MEASURES = ("post", "round_trip")
 INIT = {

@@ -33,10 +33,11 @@ from typing import Any
 
 import uvicorn
 
+from bench.clients import inline_call, mcp_session
 from bench.idle_sessions import ClientProcess
-from bench.output import write_results
-from bench.suite import RESULTS, SERVER_ENV, LeanDouble, inline_call, mcp_session, rss_kb
-from tests.fixtures.processes import server_env
+from bench.output import RESULTS, write_results
+from bench.servers import SERVER_ENV, LeanDouble, rss_kb
+from harness.mcp_server import server_env
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"]).resolve()
 TOP = 15

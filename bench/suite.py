@@ -19,27 +19,28 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import io
 import json
 import os
-import ssl
 import statistics
-import subprocess
-import sys
-import tarfile
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
+from bench import mcp1_client
+from bench.clients import PROMPT, Direct, inline_call, mcp_session
+from bench.host import host_facts
+from bench.idle_sessions import one_run
+from bench.output import RESULTS, write_results
+from bench.server_code import server_code_at
+from bench.servers import LeanDouble, start_server
+from bench.timing import Call, calls_in_window, interleaved, with_ratios
+from harness.mcp_server import PROFILE_NAME, McpServerHandle
+from harness.traefik import run_traefik
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "results"
-PROMPT = "What is the capital of France?"
 FIGURES = (
     "double_cost",
     "latency_0ms",
@@ -50,196 +51,6 @@ FIGURES = (
     "batch",
     "traefik",
 )
-
-
-def _code_first_on_path() -> None:
-    """This checkout's server code first, for this process and every server it starts."""
-    paths = [str(ROOT / "server"), str(ROOT)]
-    old = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p not in paths]
-    os.environ["PYTHONPATH"] = os.pathsep.join(paths + old)
-    for path in reversed(paths):
-        if path in sys.path:
-            sys.path.remove(path)
-        sys.path.insert(0, path)
-
-
-_code_first_on_path()
-
-from mcp.client.session import ClientSession  # noqa: E402
-
-from bench import mcp1_client  # noqa: E402
-from bench.host import host_facts  # noqa: E402
-from bench.inline_scan_latency import percentile  # noqa: E402
-from bench.output import write_results  # noqa: E402
-from tests.fixtures import mcp_client  # noqa: E402
-from tests.fixtures.processes import (  # noqa: E402
-    PROFILE_NAME,
-    AirsDouble,
-    McpServerHandle,
-    _clean_env,
-    _spawn,
-    _wait_port,
-    launch_mcp_server,
-)
-
-Call = Callable[[], Awaitable[Any]]
-
-
-# --- statistics -------------------------------------------------------------------------------
-def summarise(samples: list[float]) -> dict[str, float]:
-    return {
-        "n": len(samples),
-        "p50_ms": round(percentile(samples, 0.50), 3),
-        "p95_ms": round(percentile(samples, 0.95), 3),
-        "mean_ms": round(statistics.fmean(samples), 3),
-    }
-
-
-async def interleaved(calls: dict[str, Call], rounds: int, warmup: int) -> dict[str, list[float]]:
-    """Each round times one call of every series, in rotating order; returns ms samples. A call
-    that returns a float has timed itself (a client in another process): that is its sample."""
-    names = list(calls)
-    samples: dict[str, list[float]] = {name: [] for name in names}
-    for index in range(warmup + rounds):
-        shift = index % len(names)
-        for name in names[shift:] + names[:shift]:
-            begin = time.perf_counter()
-            timed = await calls[name]()
-            elapsed = timed if isinstance(timed, float) else (time.perf_counter() - begin) * 1000
-            if index >= warmup:
-                samples[name].append(elapsed)
-    return samples
-
-
-def with_ratios(samples: dict[str, list[float]], reference: str) -> dict[str, Any]:
-    series = {name: summarise(values) for name, values in samples.items()}
-    ref = series[reference]
-    for stats in series.values():
-        stats["x_p50"] = round(stats["p50_ms"] / ref["p50_ms"], 2)
-        stats["x_p95"] = round(stats["p95_ms"] / ref["p95_ms"], 2)
-    return {"reference": reference, "series": series}
-
-
-# --- processes --------------------------------------------------------------------------------
-class LeanDouble:
-    def __init__(self, directory: Path) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
-        port_file = directory / "lean.port"
-        argv = [sys.executable, "-m", "bench.lean_double"]
-        argv += ["--cert-dir", str(directory / "certs"), "--port-file", str(port_file)]
-        managed = _spawn("lean-double", argv, _clean_env(), directory / "lean.log")
-        port = _wait_port(managed, port_file)
-        self.url = f"https://127.0.0.1:{port}"
-        self.ca = directory / "certs" / "ca.pem"
-        self.handle = AirsDouble(
-            self.url, self.ca, "bench-placeholder-key", managed, self.ca.parent
-        )
-        self.ssl = ssl.create_default_context(cafile=str(self.ca))
-
-    def set_latency(self, ms: float) -> None:
-        httpx.post(f"{self.url}/_lean/latency", json={"ms": ms}, verify=self.ssl).raise_for_status()
-
-    def take_stats(self) -> dict[str, Any]:
-        """The double's counters since the last take (``bench.lean_double``); starts new ones."""
-        response = httpx.post(f"{self.url}/_lean/stats", verify=self.ssl)
-        response.raise_for_status()
-        return response.json()
-
-    def stop(self) -> None:
-        self.handle.process.stop()
-
-
-SERVER_ENV = {
-    # The idle-session figure opens thousands of streams: no session cap, no concurrency cap.
-    "AIRS_MCP_MAX_SSE_SESSIONS": "0",
-    "AIRS_MCP_LIMIT_CONCURRENCY": "0",
-    "AIRS_MCP_BATCH_CONCURRENCY": None,
-}
-
-
-def start_server(double: LeanDouble, directory: Path, **env: str | None) -> McpServerHandle:
-    return launch_mcp_server(double.handle, directory, env_overrides={**SERVER_ENV, **env})
-
-
-def tree_at(rev: str, folder: str, directory: Path) -> Path:
-    """``folder`` of commit ``rev`` (``git archive``), extracted under ``directory``."""
-    archive = subprocess.run(
-        ["git", "-C", str(ROOT), "archive", rev, folder],
-        capture_output=True,
-        check=True,
-        timeout=60,
-    ).stdout
-    directory.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-        tar.extractall(directory, filter="data")
-    return directory / folder
-
-
-def server_code_at(rev: str, directory: Path) -> Path:
-    """``server/`` of commit ``rev``, to run a "before" server from."""
-    return tree_at(rev, "server", directory)
-
-
-def rss_kb(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise RuntimeError("no VmRSS")
-
-
-# --- clients ----------------------------------------------------------------------------------
-class NoValidationSession(ClientSession):
-    """The 2.x client with its output-schema check skipped (the issue's 'validation off')."""
-
-    async def validate_tool_result(self, name: str, result: Any) -> None:
-        return None
-
-
-async def mcp_session(
-    stack: AsyncExitStack, transport: str, base_url: str, *, validate: bool = False
-) -> ClientSession:
-    original = mcp_client.ClientSession
-    mcp_client.ClientSession = ClientSession if validate else NoValidationSession  # type: ignore[misc]
-    try:
-        session = await stack.enter_async_context(mcp_client.open_session(transport, base_url))
-    finally:
-        mcp_client.ClientSession = original  # type: ignore[misc]
-    if validate:
-        await session.list_tools()  # fills the client's output-schema cache
-    return session
-
-
-def inline_call(session: ClientSession) -> Call:
-    async def call() -> None:
-        result = await session.call_tool("pan_inline_scan", {"prompt": PROMPT})
-        if result.is_error or result.structured_content["action"] != "allow":
-            raise RuntimeError(f"unexpected result {result}")
-
-    return call
-
-
-class Direct:
-    """The direct SDK: one asyncio ``Scanner``, as the server holds one."""
-
-    def __init__(self, double: LeanDouble, stack: AsyncExitStack) -> None:
-        os.environ["SSL_CERT_FILE"] = str(double.ca)  # the SDK reads it at session creation
-        import aisecurity
-        from aisecurity.generated_openapi_client import AiProfile
-        from aisecurity.scan.asyncio.scanner import Scanner
-        from aisecurity.scan.models.content import Content
-
-        aisecurity.init(api_key="bench-placeholder-key", api_endpoint=double.url)
-        self.scanner = Scanner()
-        stack.push_async_callback(self.scanner.close)
-        self.profile = AiProfile(profile_name=PROFILE_NAME)
-        self.content = Content
-
-    async def call(self) -> None:
-        response = await self.scanner.sync_scan(
-            ai_profile=self.profile, content=self.content(prompt=PROMPT)
-        )
-        if response.action != "allow":
-            raise RuntimeError(f"unexpected action {response.action}")
 
 
 # --- figures ----------------------------------------------------------------------------------
@@ -273,21 +84,6 @@ async def latency(server: McpServerHandle, direct: Direct, rounds: int) -> dict[
     return with_ratios(samples, "direct_sdk")
 
 
-async def _window(calls: list[Call], seconds: float) -> int:
-    """Every worker calls in a loop until the window closes; returns completed calls."""
-    deadline = time.perf_counter() + seconds
-    done = 0
-
-    async def worker(call: Call) -> None:
-        nonlocal done
-        while time.perf_counter() < deadline:
-            await call()
-            done += 1
-
-    await asyncio.gather(*(worker(c) for c in calls))
-    return done
-
-
 async def throughput(
     server: McpServerHandle,
     double: LeanDouble,
@@ -309,12 +105,12 @@ async def throughput(
             modes = {"sse": sse, "streamable_http": http, "direct_sdk": [direct.call] * level}
             for ms in latencies:
                 double.set_latency(ms)
-                await _window(modes["sse"][:1], 0.3)  # settle after the switch
+                await calls_in_window(modes["sse"][:1], 0.3)  # settle after the switch
                 counts: dict[str, list[float]] = {m: [] for m in modes}
                 for rep in range(repeats):
                     order = list(modes) if rep % 2 == 0 else list(reversed(modes))
                     for mode in order:
-                        counts[mode].append(await _window(modes[mode], seconds) / seconds)
+                        counts[mode].append(await calls_in_window(modes[mode], seconds) / seconds)
                 rates = {m: round(statistics.fmean(v), 1) for m, v in counts.items()}
                 ref = rates["direct_sdk"]
                 out[f"{level}@{ms}ms"] = {
@@ -333,8 +129,6 @@ async def idle_sessions(
     """RSS of a fresh server per count, as the image runs it: baseline, with N idle initialised
     SSE sessions held open by ``bench.idle_client`` (every stream read), and after they close
     (``bench.idle_sessions``' "after" variant)."""
-    from bench.idle_sessions import one_run  # it imports this module
-
     runs = []
     for count in counts:
         run = await one_run(double, directory / str(count), "after", count, settle)
@@ -480,25 +274,9 @@ async def batch(
 async def traefik(
     server: McpServerHandle, directory: Path, direct: Direct, rounds: int
 ) -> dict[str, Any]:
-    """The same calls through a real Traefik (sticky cookie) and straight to the process."""
-    from tests.fixtures import traefik as fixture
-
-    base_config = fixture.dynamic_config
-
-    def with_mcp_route(*args: Any, **kwargs: Any) -> dict[str, Any]:
-        """The fixture routes ``/sse/`` only; the bench adds ``/mcp`` to the same service."""
-        config = base_config(*args, **kwargs)
-        routers = config["http"]["routers"]
-        routers["mcp"] = {**routers["sse"], "rule": "Path(`/mcp`)"}
-        return config
-
-    fixture.dynamic_config = with_mcp_route
-    try:
-        proxy_cm = fixture.run_traefik([server.url], sticky=True, directory=directory)
-        proxy = proxy_cm.__enter__()
-    finally:
-        fixture.dynamic_config = base_config
-    try:
+    """The same calls through a real Traefik (sticky cookie; ``/sse/`` and ``/mcp``) and
+    straight to the process."""
+    with run_traefik([server.url], sticky=True, directory=directory, mcp_route=True) as proxy:
         async with AsyncExitStack() as stack:
             calls = {
                 "sse_direct": inline_call(await mcp_session(stack, "sse", server.url)),
@@ -512,8 +290,6 @@ async def traefik(
                 "direct_sdk": direct.call,
             }
             samples = await interleaved(calls, rounds, max(3, rounds // 10))
-    finally:
-        proxy_cm.__exit__(None, None, None)
     out = with_ratios(samples, "direct_sdk")
     series = out["series"]
     out["traefik_over_direct_p50"] = {

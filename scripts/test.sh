@@ -10,8 +10,8 @@ export AIRS_MCP_CACHE
 
 run_lint() {
   echo "== lint: ruff"
-  ruff check server cluster deploy tests bench collections/ansible_collections/airs/mcp_k8s/plugins collections/ansible_collections/airs/mcp_k8s/tools
-  ruff format --check server cluster deploy tests bench collections/ansible_collections/airs/mcp_k8s/plugins collections/ansible_collections/airs/mcp_k8s/tools
+  ruff check server cluster deploy tests bench harness collections/ansible_collections/airs/mcp_k8s/plugins collections/ansible_collections/airs/mcp_k8s/tools
+  ruff format --check server cluster deploy tests bench harness collections/ansible_collections/airs/mcp_k8s/plugins collections/ansible_collections/airs/mcp_k8s/tools
   echo "== lint: yamllint (Ansible content)"
   yamllint --strict collections playbooks inventories requirements.yml .ansible-lint .yamllint
   echo "== lint: ansible-lint (production profile)"

@@ -29,18 +29,16 @@ from airs_deploy import token as airs_token
 from embedded_cluster import containerd, images, network
 from embedded_cluster.imaging import project_image
 
+from harness.client_process import ClientProcess
+from harness.playbooks import PlaybookRun, run_deploy_script, run_playbook
 from tests.fixtures.ansible import (
     EXAMPLE_API_KEY,
     EXAMPLE_TOKENS,
-    PlaybookRun,
     role_defaults,
-    run_deploy_script,
-    run_playbook,
     upstream_manifests_session,  # noqa: F401 - fixture
     vault_password_file,  # noqa: F401 - fixture
     write_vars,
 )
-from tests.fixtures.client_process import ClientProcess
 from tests.fixtures.cluster import EmbeddedCluster, wait_for
 from tests.fixtures.node import INSPECTOR_V2_CLI, NODE, node_env
 

@@ -19,7 +19,8 @@ from airs_api_double.certs import new_ca
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from tests.fixtures.processes import AirsDouble, server_env, start_airs_double
+from harness.airs_double import AirsDouble, start_airs_double
+from harness.mcp_server import server_env
 
 pytestmark = pytest.mark.integration
 

@@ -11,9 +11,10 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from harness.airs_double import AirsDouble
+from harness.mcp_client import open_session
+from harness.mcp_server import McpServerHandle
 from tests.fixtures.connect_proxy import ConnectProxy, connect_proxy  # noqa: F401 - fixture
-from tests.fixtures.mcp_client import open_session
-from tests.fixtures.processes import AirsDouble, McpServerHandle
 
 pytestmark = pytest.mark.integration
 

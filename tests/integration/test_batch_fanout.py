@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
-from tests.fixtures.mcp_client import open_session
-from tests.fixtures.processes import AirsDouble, McpServerHandle
+from harness.airs_double import AirsDouble
+from harness.mcp_client import open_session
+from harness.mcp_server import McpServerHandle
 
 pytestmark = pytest.mark.integration
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from bench import suite
+from bench.inline_scan_latency import percentile
 from tests.fixtures.bench_runs import run_bench
 
 pytestmark = pytest.mark.integration
@@ -65,5 +66,5 @@ def test_quick_suite_writes_every_figure(tmp_path: Path) -> None:
 
 def test_percentile_is_nearest_rank() -> None:
     values = [float(v) for v in range(1, 101)]
-    assert suite.percentile(values, 0.50) == 50.0
-    assert suite.percentile(values, 0.95) == 95.0
+    assert percentile(values, 0.50) == 50.0
+    assert percentile(values, 0.95) == 95.0

@@ -7,7 +7,9 @@ import subprocess
 
 import pytest
 
-from tests.fixtures.processes import TEST_TOKEN, AirsDouble, McpServerHandle, script
+from harness.airs_double import AirsDouble
+from harness.mcp_server import TEST_TOKEN, McpServerHandle
+from harness.processes import script
 
 pytestmark = pytest.mark.integration
 

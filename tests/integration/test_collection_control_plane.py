@@ -18,14 +18,13 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
+from harness.checkout import COLLECTION
+from harness.playbooks import PlaybookRun, run_playbook
 from tests.fixtures.ansible import (
-    COLLECTION,
     EXAMPLE_API_KEY,
     EXAMPLE_PROFILE_NAME,
     EXAMPLE_TOKENS,
-    PlaybookRun,
     collection_tool,
-    run_playbook,
     service_monitor_crd,
     upstream_manifests_session,  # noqa: F401 - fixture
     vault_password_file,  # noqa: F401 - fixture

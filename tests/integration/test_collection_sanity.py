@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures.ansible import COLLECTION, collection_tool
+from harness.checkout import COLLECTION
+from tests.fixtures.ansible import collection_tool
 
 pytestmark = pytest.mark.integration
 

@@ -13,10 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from harness.checkout import DEMO_VAULT_PASSWORD
+from harness.playbooks import run_deploy_script, run_playbook
 from tests.fixtures.ansible import (
-    DEMO_VAULT_PASSWORD,
-    run_deploy_script,
-    run_playbook,
     vault_password_file,  # noqa: F401 - fixture
 )
 

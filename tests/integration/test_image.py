@@ -24,12 +24,14 @@ from mcp import ClientSession
 from mcp.client.sse import sse_client
 from packaging.utils import canonicalize_name
 
+from harness.airs_double import AirsDouble
+from harness.checkout import DEMO_VAULT_PASSWORD
+from harness.mcp_server import PROFILE_NAME, TEST_TOKEN
+from harness.secret_leaks import assert_secret_absent
 from tests.fixtures.ansible import (
-    DEMO_VAULT_PASSWORD,
     EXAMPLE_API_KEY,
     EXAMPLE_TOKENS,
     VAULT_HEADER,
-    assert_secret_absent,
     vaulted_secrets,
 )
 from tests.fixtures.images import (
@@ -39,7 +41,6 @@ from tests.fixtures.images import (
     run_container,
     saved_image_files,
 )
-from tests.fixtures.processes import PROFILE_NAME, TEST_TOKEN, AirsDouble
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from harness.mcp_server import TEST_TOKEN, McpServerHandle
 from tests.fixtures.node import (
     INSPECTOR_CLI_DIR,
     INSPECTOR_V2_CLI,
@@ -23,7 +24,6 @@ from tests.fixtures.node import (
     node_env,
     require_node,
 )
-from tests.fixtures.processes import TEST_TOKEN, McpServerHandle
 
 pytestmark = pytest.mark.integration
 

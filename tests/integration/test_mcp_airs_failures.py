@@ -14,8 +14,9 @@ from collections.abc import Callable
 import pytest
 from mcp_types import CallToolResult
 
-from tests.fixtures.mcp_client import open_session
-from tests.fixtures.processes import AirsDouble, McpServerHandle
+from harness.airs_double import AirsDouble
+from harness.mcp_client import open_session
+from harness.mcp_server import McpServerHandle
 
 pytestmark = pytest.mark.integration
 

@@ -17,17 +17,17 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.fixtures.mcp_client import TRANSPORTS, initialize_request, open_session
-from tests.fixtures.node import INSPECTOR_V2_CLI, NODE, node_env, require_node
-from tests.fixtures.processes import (
+from harness.airs_double import AirsDouble
+from harness.mcp_client import TRANSPORTS, initialize_request, open_session
+from harness.mcp_server import (
     TEST_TOKEN,
-    AirsDouble,
     McpServerHandle,
     launch_mcp_server,
-    script,
+    routing_env,
     server_env,
 )
-from tests.fixtures.traefik import routing_env
+from harness.processes import script
+from tests.fixtures.node import INSPECTOR_V2_CLI, NODE, node_env, require_node
 
 pytestmark = pytest.mark.integration
 

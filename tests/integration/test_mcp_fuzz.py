@@ -32,7 +32,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.fixtures.processes import TEST_TOKEN, McpServerHandle
+from harness.mcp_server import TEST_TOKEN, McpServerHandle
 
 pytestmark = pytest.mark.integration
 

@@ -8,8 +8,8 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from tests.fixtures.mcp_client import TRANSPORTS, initialize_request, open_session
-from tests.fixtures.processes import TEST_TOKEN, McpServerHandle
+from harness.mcp_client import TRANSPORTS, initialize_request, open_session
+from harness.mcp_server import TEST_TOKEN, McpServerHandle
 
 pytestmark = pytest.mark.integration
 

@@ -12,8 +12,9 @@ from contextlib import ExitStack, contextmanager
 import httpx
 import pytest
 
-from tests.fixtures.mcp_client import TRANSPORTS, open_session
-from tests.fixtures.processes import TEST_TOKEN, AirsDouble, McpServerHandle
+from harness.airs_double import AirsDouble
+from harness.mcp_client import TRANSPORTS, open_session
+from harness.mcp_server import TEST_TOKEN, McpServerHandle
 
 pytestmark = pytest.mark.integration
 

@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from bench.idle_sessions import ClientProcess
-from tests.fixtures.cgroup import MemoryCgroup, memory_cgroup
-from tests.fixtures.processes import TEST_TOKEN, McpServerHandle
+from harness.cgroup import MemoryCgroup, memory_cgroup
+from harness.mcp_server import TEST_TOKEN, McpServerHandle
 from tests.integration.test_mcp_metrics import Scrape, with_metrics
 
 pytestmark = pytest.mark.integration

@@ -19,9 +19,9 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.fixtures.mcp_client import open_session
-from tests.fixtures.processes import TEST_TOKEN, AirsDouble, McpServerHandle
-from tests.fixtures.traefik import routing_env
+from harness.airs_double import AirsDouble
+from harness.mcp_client import open_session
+from harness.mcp_server import TEST_TOKEN, McpServerHandle, routing_env
 
 pytestmark = pytest.mark.integration
 

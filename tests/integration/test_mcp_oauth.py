@@ -22,8 +22,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
 
-from tests.fixtures.mcp_client import TRANSPORTS, initialize_request, open_session
-from tests.fixtures.processes import McpServerHandle
+from harness.mcp_client import TRANSPORTS, initialize_request, open_session
+from harness.mcp_server import McpServerHandle
 
 pytestmark = pytest.mark.integration
 

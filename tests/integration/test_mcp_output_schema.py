@@ -17,8 +17,9 @@ import pytest
 from mcp.client.session import ClientSession
 from mcp_types import CallToolResult
 
-from tests.fixtures.mcp_client import TRANSPORTS, open_session
-from tests.fixtures.processes import AirsDouble, McpServerHandle
+from harness.airs_double import AirsDouble
+from harness.mcp_client import TRANSPORTS, open_session
+from harness.mcp_server import McpServerHandle
 
 pytestmark = pytest.mark.integration
 

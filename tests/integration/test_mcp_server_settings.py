@@ -16,7 +16,8 @@ import pytest
 import yaml
 from airs_mcp import config
 
-from tests.fixtures.ansible import COLLECTION, ROOT, role_defaults
+from harness.checkout import COLLECTION, ROOT
+from tests.fixtures.ansible import role_defaults
 
 pytestmark = pytest.mark.integration
 

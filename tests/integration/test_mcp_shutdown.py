@@ -18,8 +18,9 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from tests.fixtures.mcp_client import initialize_request, scan_call_request
-from tests.fixtures.processes import TEST_TOKEN, AirsDouble, McpServerHandle
+from harness.airs_double import AirsDouble
+from harness.mcp_client import initialize_request, scan_call_request
+from harness.mcp_server import TEST_TOKEN, McpServerHandle
 
 pytestmark = pytest.mark.integration
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import pytest
 
+from harness.checkout import ROOT
+from harness.secret_leaks import assert_secret_absent
 from tests.fixtures.ansible import (
     EXAMPLE_API_KEY,
     EXAMPLE_TOKENS,
     EXAMPLE_VAULT,
-    ROOT,
-    assert_secret_absent,
     tracked_files,
     vaulted_secrets,
 )

@@ -24,8 +24,9 @@ from mcp_types import (
 )
 from mcp_types.version import LATEST_MODERN_VERSION
 
-from tests.fixtures.mcp_client import initialize_request, scan_call_request
-from tests.fixtures.processes import TEST_TOKEN, AirsDouble, McpServerHandle, server_env
+from harness.airs_double import AirsDouble
+from harness.mcp_client import initialize_request, scan_call_request
+from harness.mcp_server import TEST_TOKEN, McpServerHandle, server_env
 
 pytestmark = pytest.mark.integration
 

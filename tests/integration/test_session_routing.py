@@ -41,16 +41,10 @@ from airs_mcp.owner_token import OwnerAddress
 from mcp import ClientSession
 from mcp.client.sse import sse_client
 
+from harness.mcp_server import ROUTING_KEY, TEST_TOKEN, McpServerHandle, routing_env
+from harness.traefik import STRATEGIES, TraefikProxy, run_traefik
 from tests.fixtures.node import INSPECTOR_V2_CLI, NODE, node_env, require_node
-from tests.fixtures.processes import TEST_TOKEN, McpServerHandle
-from tests.fixtures.traefik import (
-    ROUTING_KEY,
-    STRATEGIES,
-    TraefikProxy,
-    routing_env,
-    run_traefik,
-    start_routed_replicas,
-)
+from tests.fixtures.traefik import start_routed_replicas
 
 pytestmark = pytest.mark.integration
 

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures.mcp_client import open_session
-from tests.fixtures.processes import McpServerHandle
-from tests.fixtures.traefik import TRACE_HEADER, run_traefik, start_routed_replicas
+from harness.mcp_client import open_session
+from harness.mcp_server import McpServerHandle
+from harness.traefik import TRACE_HEADER, run_traefik
+from tests.fixtures.traefik import start_routed_replicas
 
 pytestmark = pytest.mark.integration
 

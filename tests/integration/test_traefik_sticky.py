@@ -25,15 +25,10 @@ import pytest
 from mcp import ClientSession
 from mcp.client.sse import sse_client
 
+from harness.mcp_server import TEST_TOKEN, McpServerHandle
+from harness.traefik import STICKY_COOKIE, TRACE_HEADER, TraefikProxy, run_traefik
 from tests.fixtures.node import NODE, node_env, require_node
-from tests.fixtures.processes import TEST_TOKEN, McpServerHandle
-from tests.fixtures.traefik import (
-    STICKY_COOKIE,
-    TRACE_HEADER,
-    TraefikProxy,
-    run_traefik,
-    start_routed_replicas,
-)
+from tests.fixtures.traefik import start_routed_replicas
 
 pytestmark = pytest.mark.integration
 

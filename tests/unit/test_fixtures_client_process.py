@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures.client_process import ClientProcess
+from harness.client_process import ClientProcess
 
 # What the mcp SDK does when streams drop: far more stderr than a pipe holds, then the answer.
 CHATTY = (

@@ -20,7 +20,7 @@ from mcp_types import (
     jsonrpc_message_adapter,
 )
 
-from tests.fixtures.mcp_client import initialize_request
+from harness.mcp_client import initialize_request
 
 SECRET = "the-key-is-0123456789"
 

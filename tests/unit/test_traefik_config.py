@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.fixtures.traefik import STICKY_COOKIE, STRATEGIES, dynamic_config
+from harness.traefik import STICKY_COOKIE, STRATEGIES, dynamic_config
 
 BACKENDS = ["http://127.0.0.1:1001", "http://127.0.0.1:1002", "http://127.0.0.1:1003"]
 

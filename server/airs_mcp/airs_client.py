@@ -44,7 +44,7 @@ from aisecurity.scan.models.content import Content
 
 from airs_mcp import egress
 from airs_mcp.config import Settings
-from airs_mcp.metrics import Metrics
+from airs_mcp.observability.metrics import Metrics
 from airs_mcp.pacing import Pacer
 
 T = TypeVar("T")

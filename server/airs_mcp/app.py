@@ -1,10 +1,11 @@
 """Assembles the ASGI application: SSE under ``/sse/``, Streamable HTTP at ``/mcp``, probes.
 
-Protections (each on by default; see ``protections``): ``AuthGate`` outermost (bearer tokens or
-JWTs), ``BodyGuard`` on every Streamable HTTP POST (size limit, JSON-RPC check; the SSE transport
-checks its POSTs with the same pieces and binds each session to its opener's credential),
-``SseSessions`` on the SSE app (session cap), ``MemoryGate`` on both transports (503 for new
-sessions near the memory limit). ``HeapTrimmer`` returns closed sessions' memory.
+Protections (each on by default; see ``observability.disabled_protections``): ``AuthGate``
+outermost (bearer tokens or JWTs), ``BodyGuard`` on every Streamable HTTP POST (size limit,
+JSON-RPC check; the SSE transport checks its POSTs with the same pieces and binds each session to
+its opener's credential), ``SseSessions`` on the SSE app (session cap), ``MemoryGate`` on both
+transports (503 for new sessions near the memory limit). ``HeapTrimmer`` returns closed sessions'
+memory.
 
 The outer Starlette lifespan owns the process-wide resources: the AIRS client, the Streamable
 HTTP session manager and the SSE transport (``sse_transport``: the MCP server's own lifespan,
@@ -33,8 +34,8 @@ from airs_mcp.config import Settings
 from airs_mcp.heap_trim import HeapTrimmer
 from airs_mcp.host_rules import transport_security
 from airs_mcp.memory_guard import MemoryGate, MemoryMonitor, cgroup_memory_limit
-from airs_mcp.metrics import Metrics, PortDispatch, metrics_app
-from airs_mcp.protections import warn_disabled
+from airs_mcp.observability.disabled_protections import warn_disabled
+from airs_mcp.observability.metrics import Metrics, PortDispatch, metrics_app
 from airs_mcp.resource_metadata import metadata_routes, metadata_url
 from airs_mcp.service import ScanService
 from airs_mcp.session_forwarder import SessionForwarder

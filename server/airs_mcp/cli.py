@@ -17,10 +17,10 @@ from types import FrameType
 
 import uvicorn
 
-from airs_mcp import log
 from airs_mcp.app import Runtime, create_app, serve_app
 from airs_mcp.config import ConfigError, Settings
 from airs_mcp.io_impl import HTTP_CHOICES, LOOP_CHOICES, choose_http, choose_loop
+from airs_mcp.observability import log
 from airs_mcp.shutdown import CLOSE_S, drain
 
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")

@@ -21,7 +21,7 @@ from pathlib import Path
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from airs_mcp.metrics import Metrics
+from airs_mcp.observability.metrics import Metrics
 
 __all__ = ["MemoryGate", "MemoryMonitor", "cgroup_memory_limit", "resident_bytes"]
 

@@ -37,7 +37,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from airs_mcp import owner_token
 from airs_mcp.config import Settings
 from airs_mcp.endpoint_event import add_query_parameter, rewrite_first_event
-from airs_mcp.metrics import Metrics
+from airs_mcp.observability.metrics import Metrics
 from airs_mcp.owner_token import OwnerAddress, OwnerTokenError
 from airs_mcp.session_forwarder import (
     FORWARDED_HEADER,

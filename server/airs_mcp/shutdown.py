@@ -25,7 +25,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from airs_mcp.body_guard import replaying
-from airs_mcp.metrics import Metrics
+from airs_mcp.observability.metrics import Metrics
 
 __all__ = ["CLOSE_S", "DrainGate", "drain"]
 

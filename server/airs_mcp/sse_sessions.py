@@ -14,7 +14,7 @@ from collections.abc import Callable
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from airs_mcp.metrics import Metrics
+from airs_mcp.observability.metrics import Metrics
 
 __all__ = ["SseSessions"]
 

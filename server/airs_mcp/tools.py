@@ -11,9 +11,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import ToolAnnotations
 from pydantic import Field
 
-from airs_mcp import log
 from airs_mcp.airs_client import AirsError
-from airs_mcp.metrics import Metrics
 from airs_mcp.models import (
     MAX_ID_CHARS,
     MAX_NAME_CHARS,
@@ -25,8 +23,10 @@ from airs_mcp.models import (
     ScanSummary,
     ToolEventInput,
 )
+from airs_mcp.observability import log
+from airs_mcp.observability.metrics import Metrics
+from airs_mcp.observability.trace_context import request_trace_id
 from airs_mcp.service import ScanService
-from airs_mcp.trace_context import request_trace_id
 from airs_mcp.validation import InputProblem
 
 T = TypeVar("T")

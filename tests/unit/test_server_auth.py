@@ -11,8 +11,8 @@ import pytest
 from airs_mcp.auth_config import auth_from_env, token_digest
 from airs_mcp.auth_tokens import StaticTokenVerifier
 from airs_mcp.config import ConfigError, Settings
-from airs_mcp.log import JsonFormatter
-from airs_mcp.log_hygiene import ContentFilter, scrub
+from airs_mcp.observability.log import JsonFormatter
+from airs_mcp.observability.log_filter import ContentFilter, scrub
 from pydantic import BaseModel, Field, ValidationError
 
 TOKEN = "placeholder-bearer-token-0123456789abcdef"

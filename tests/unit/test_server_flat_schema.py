@@ -16,7 +16,6 @@ from typing import Any, get_args
 import jsonschema
 import pytest
 from airs_mcp.flat_schema import DIALECT, FlatSchemaModel
-from airs_mcp.metrics import Metrics
 from airs_mcp.models import (
     BatchItemResult,
     BatchScanResult,
@@ -28,6 +27,7 @@ from airs_mcp.models import (
     ScanResultsOutput,
     ScanSummary,
 )
+from airs_mcp.observability.metrics import Metrics
 from airs_mcp.tools import register_tools
 from mcp.server.mcpserver import MCPServer
 from pydantic import BaseModel, TypeAdapter, ValidationError

@@ -6,7 +6,7 @@ import pytest
 from airs_mcp.app import Runtime, create_app, serve_app
 from airs_mcp.cli import parse_args
 from airs_mcp.config import ConfigError, Settings
-from airs_mcp.metrics import Metrics
+from airs_mcp.observability.metrics import Metrics
 from prometheus_client import REGISTRY
 from starlette.testclient import TestClient
 

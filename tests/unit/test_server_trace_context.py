@@ -1,9 +1,9 @@
-"""trace_context: the trace id of a W3C traceparent header, or nothing."""
+"""``observability.trace_context``: the trace id of a W3C traceparent header, or nothing."""
 
 from __future__ import annotations
 
 import pytest
-from airs_mcp.trace_context import request_trace_id, trace_id
+from airs_mcp.observability.trace_context import request_trace_id, trace_id
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 

@@ -13,7 +13,7 @@ import sys
 import time
 from typing import Any
 
-from airs_mcp.log_hygiene import ContentFilter
+from airs_mcp.observability.log_filter import ContentFilter
 
 CALL_LOGGER = "airs_mcp.calls"
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {

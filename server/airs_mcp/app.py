@@ -31,16 +31,16 @@ from airs_mcp.airs_client import AirsClient
 from airs_mcp.auth_gate import AuthGate, verifiers_for
 from airs_mcp.body_guard import BodyGuard
 from airs_mcp.config import Settings
-from airs_mcp.heap_trim import HeapTrimmer
 from airs_mcp.host_rules import transport_security
-from airs_mcp.memory_guard import MemoryGate, MemoryMonitor, cgroup_memory_limit
 from airs_mcp.observability.disabled_protections import warn_disabled
 from airs_mcp.observability.metrics import Metrics, PortDispatch, metrics_app
+from airs_mcp.process.heap_trim import HeapTrimmer
+from airs_mcp.process.memory_limit import MemoryGate, MemoryMonitor, cgroup_memory_limit
+from airs_mcp.process.shutdown import DrainGate
 from airs_mcp.resource_metadata import metadata_routes, metadata_url
 from airs_mcp.service import ScanService
 from airs_mcp.session_forwarder import SessionForwarder
 from airs_mcp.session_routing import SessionRouter
-from airs_mcp.shutdown import DrainGate
 from airs_mcp.sse_guard import SseGuard
 from airs_mcp.sse_sessions import SseSessions
 from airs_mcp.sse_transport import SseTransport

@@ -1,4 +1,4 @@
-"""Graceful shutdown of a real ``airs-mcp-server`` process (``airs_mcp.shutdown``).
+"""Graceful shutdown of a real ``airs-mcp-server`` process (``airs_mcp.process.shutdown``).
 
 Slow tool calls (the AIRS double's injected latency) are in flight on both transports when
 SIGTERM arrives: ``/readyz`` must turn 503 at once, new sessions get 503 on both transports,
@@ -27,7 +27,7 @@ AUTH = {"Authorization": f"Bearer {TEST_TOKEN}"}
 MCP_HEADERS = {"Accept": "application/json, text/event-stream", **AUTH}
 GRACE_S = 8.0
 LATENCY_MS = 3000
-CLOSE_S = 3  # airs_mcp.shutdown.CLOSE_S
+CLOSE_S = 3  # airs_mcp.process.shutdown.CLOSE_S
 INITIALIZED = {"jsonrpc": "2.0", "method": "notifications/initialized"}
 
 

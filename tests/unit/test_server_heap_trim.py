@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 
-from airs_mcp.heap_trim import HeapTrimmer, glibc_malloc_trim
+from airs_mcp.process.heap_trim import HeapTrimmer, glibc_malloc_trim
 
 
 def test_runs_once_after_enough_closes_and_a_quiet_delay() -> None:

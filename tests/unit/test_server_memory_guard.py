@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from airs_mcp.memory_guard import MemoryMonitor, cgroup_memory_limit, resident_bytes
+from airs_mcp.process.memory_limit import MemoryMonitor, cgroup_memory_limit, resident_bytes
 
 
 def _cgroup(tmp_path: Path, proc: str, files: dict[str, str]) -> tuple[Path, Path]:

@@ -26,7 +26,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from airs_mcp.memory_guard import resident_bytes
+from airs_mcp.process.memory_limit import resident_bytes
 
 __all__ = ["HeapTrimmer", "glibc_malloc_trim"]
 

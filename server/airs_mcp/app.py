@@ -28,7 +28,8 @@ from starlette.types import ASGIApp
 
 from airs_mcp import __version__
 from airs_mcp.airs_client import AirsClient
-from airs_mcp.auth_gate import AuthGate, verifiers_for
+from airs_mcp.auth.gate import AuthGate, verifiers_for
+from airs_mcp.auth.resource_metadata import metadata_routes, metadata_url
 from airs_mcp.body_guard import BodyGuard
 from airs_mcp.config import Settings
 from airs_mcp.host_rules import transport_security
@@ -37,7 +38,6 @@ from airs_mcp.observability.metrics import Metrics, PortDispatch, metrics_app
 from airs_mcp.process.heap_trim import HeapTrimmer
 from airs_mcp.process.memory_limit import MemoryGate, MemoryMonitor, cgroup_memory_limit
 from airs_mcp.process.shutdown import DrainGate
-from airs_mcp.resource_metadata import metadata_routes, metadata_url
 from airs_mcp.service import ScanService
 from airs_mcp.session_forwarder import SessionForwarder
 from airs_mcp.session_routing import SessionRouter

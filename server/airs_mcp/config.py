@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from airs_mcp.auth_config import AuthConfig, auth_from_env
+from airs_mcp.auth.settings import AuthConfig, auth_from_env
 from airs_mcp.errors import ConfigError
 
 __all__ = ["LOCAL_HOSTS", "ConfigError", "Settings"]

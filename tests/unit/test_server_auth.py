@@ -8,8 +8,8 @@ import subprocess
 import sys
 
 import pytest
-from airs_mcp.auth_config import auth_from_env, token_digest
-from airs_mcp.auth_tokens import StaticTokenVerifier
+from airs_mcp.auth.settings import auth_from_env, token_digest
+from airs_mcp.auth.static_tokens import StaticTokenVerifier
 from airs_mcp.config import ConfigError, Settings
 from airs_mcp.observability.log import JsonFormatter
 from airs_mcp.observability.log_filter import ContentFilter, scrub

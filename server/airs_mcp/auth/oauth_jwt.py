@@ -22,7 +22,7 @@ import httpx
 import jwt
 from mcp.server.auth.provider import AccessToken
 
-from airs_mcp.auth_config import OAuthConfig
+from airs_mcp.auth.settings import OAuthConfig
 
 __all__ = ["ALGORITHMS", "JwksCache", "JwtVerifier"]
 

@@ -27,10 +27,10 @@ from starlette.authentication import AuthCredentials
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from airs_mcp.auth_config import AuthConfig
-from airs_mcp.auth_jwt import JwtVerifier
-from airs_mcp.auth_tokens import StaticTokenVerifier
-from airs_mcp.resource_metadata import METADATA_PATH
+from airs_mcp.auth.oauth_jwt import JwtVerifier
+from airs_mcp.auth.resource_metadata import METADATA_PATH
+from airs_mcp.auth.settings import AuthConfig
+from airs_mcp.auth.static_tokens import StaticTokenVerifier
 
 __all__ = ["OPEN_PATHS", "AuthGate", "verifiers_for"]
 

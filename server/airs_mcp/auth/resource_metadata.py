@@ -13,7 +13,7 @@ from mcp.server.auth.routes import build_resource_metadata_url, create_protected
 from pydantic import AnyHttpUrl
 from starlette.routing import BaseRoute, Route
 
-from airs_mcp.auth_config import OAuthConfig
+from airs_mcp.auth.settings import OAuthConfig
 
 __all__ = ["METADATA_PATH", "metadata_routes", "metadata_url"]
 

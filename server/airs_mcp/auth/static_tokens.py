@@ -11,7 +11,7 @@ import hmac
 
 from mcp.server.auth.provider import AccessToken
 
-from airs_mcp.auth_config import token_digest
+from airs_mcp.auth.settings import token_digest
 
 __all__ = ["StaticTokenVerifier"]
 

@@ -60,7 +60,7 @@ def test_below_the_threshold_sessions_open(
 
 # --- under a real memory cgroup, as in a pod ------------------------------------------------
 # A limit a fresh server (~95 MB resident) fills with about a thousand idle sessions (~25 kB
-# each, sse_transport).
+# each, airs_mcp.transport.sse).
 CGROUP_LIMIT = 128 << 20
 STEP = 100
 MAX_SESSIONS = 5000

@@ -1,5 +1,6 @@
-"""``airs_mcp.sse_transport`` and ``airs_mcp.sse_session`` on the wire: raw SSE streams and POSTs
-against a real server (uvicorn), and the task an idle session costs in an in-process one."""
+"""``airs_mcp.transport.sse.transport`` and ``airs_mcp.transport.sse.session`` on the wire: raw
+SSE streams and POSTs against a real server (uvicorn), and the task an idle session costs in an
+in-process one."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Cross-replica SSE session routing (``airs_mcp.session_routing``) with real processes.
+"""Cross-replica SSE session routing (``airs_mcp.transport.routing``) with real processes.
 
 Three ``airs-mcp-server`` replicas share a routing key and advertise ``127.0.0.1:<port>``.
 
@@ -36,8 +36,8 @@ from urllib.parse import parse_qs, urlsplit
 import anyio
 import httpx
 import pytest
-from airs_mcp import owner_token
-from airs_mcp.owner_token import OwnerAddress
+from airs_mcp.transport.routing import owner_token
+from airs_mcp.transport.routing.owner_token import OwnerAddress
 from mcp import ClientSession
 from mcp.client.sse import sse_client
 

@@ -1,5 +1,5 @@
 """Three server replicas behind a real Traefik: without session routing, SSE sessions need the
-sticky cookie; with it (``airs_mcp.session_routing``), they need no affinity at all.
+sticky cookie; with it (``airs_mcp.transport.routing``), they need no affinity at all.
 
 Each client session sends a distinct ``TRACE_HEADER`` value on its stream GET and on every
 message POST (the ``mcp`` client applies its headers to both). Traefik's JSON access log keeps

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from airs_mcp.app import Runtime, create_app
 from airs_mcp.config import Settings
-from airs_mcp.session_routing import SessionRouter
+from airs_mcp.transport.routing.session_router import SessionRouter
 from starlette.testclient import TestClient
 
 BASE = {
@@ -37,7 +37,7 @@ def test_readiness_follows_the_lifespan() -> None:
 def sse_mount_app(settings: Settings) -> object:
     app = create_app(settings)
     mount = next(route for route in app.routes if getattr(route, "path", None) == "/sse")
-    return mount.app.app  # inside the SseGuard
+    return mount.app.app  # inside the StreamOriginCheck
 
 
 def test_session_routing_wraps_the_sse_app_only_when_configured() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from airs_mcp.endpoint_event import (
+from airs_mcp.transport.routing.endpoint_event import (
     MAX_EVENT_BYTES,
     FirstEventRewriter,
     add_query_parameter,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from airs_mcp.config import Settings
-from airs_mcp.host_rules import transport_security
+from airs_mcp.transport.allowed_hosts import transport_security
 
 BASE = {
     "PANW_AI_SEC_API_KEY": "placeholder",

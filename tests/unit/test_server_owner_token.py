@@ -7,8 +7,8 @@ import ipaddress
 import uuid
 
 import pytest
-from airs_mcp import owner_token
-from airs_mcp.owner_token import OwnerAddress, OwnerTokenError
+from airs_mcp.transport.routing import owner_token
+from airs_mcp.transport.routing.owner_token import OwnerAddress, OwnerTokenError
 
 KEY = b"k" * 32
 SESSION = uuid.UUID("8a3c1f0e2b9d4c5aa1b2c3d4e5f60718").hex

@@ -1,12 +1,12 @@
-"""``airs_mcp.sse_session``: one session's dispatch over the SDK's real low-level ``Server``,
-with the stream replaced by the list of messages written to it."""
+"""``airs_mcp.transport.sse.session``: one session's dispatch over the SDK's real low-level
+``Server``, with the stream replaced by the list of messages written to it."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
-from airs_mcp.sse_session import SseSession, handled_before_accepting
+from airs_mcp.transport.sse.session import SseSession, handled_before_accepting
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel.server import Server
 from mcp.shared.message import ServerMessageMetadata

@@ -1,7 +1,7 @@
 """Graceful shutdown: what the process does between SIGTERM and its exit.
 
 1. At once: ``/readyz`` answers 503 (Kubernetes takes the pod out of the Service), new SSE
-   streams get 503 (``SseSessions``) and so does a Streamable HTTP ``initialize``
+   streams get 503 (``StreamCapacity``) and so does a Streamable HTTP ``initialize``
    (``DrainGate``); the listeners stay open, and requests of sessions already open (SSE message
    POSTs, Streamable HTTP calls of initialised clients, forwarded POSTs) are still served.
 2. ``drain``: wait until no tool call is running, at most ``AIRS_MCP_GRACEFUL_SHUTDOWN_SECONDS``.
@@ -24,8 +24,8 @@ from collections.abc import Callable
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from airs_mcp.body_guard import replaying
 from airs_mcp.observability.metrics import Metrics
+from airs_mcp.transport.body_limit import replaying
 
 __all__ = ["CLOSE_S", "DrainGate", "drain"]
 
@@ -74,7 +74,7 @@ class DrainGate:
             await self.app(scope, receive, send)
             return
         chunks: list[bytes] = []
-        while True:  # BodyGuard, outside, has already bounded the size
+        while True:  # BodyLimit, outside, has already bounded the size
             message = await receive()
             if message["type"] != "http.request":
                 return

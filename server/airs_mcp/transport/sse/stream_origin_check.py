@@ -1,4 +1,5 @@
-"""``SseGuard``: the outermost wrapper of the SSE transport (stream GETs and message POSTs)."""
+"""``StreamOriginCheck``: the outermost wrapper of the SSE transport (stream GETs and message
+POSTs)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 
-class SseGuard:
+class StreamOriginCheck:
     """A bad Host/Origin on a stream GET gets its 421/403 here, before the session router, the
     memory refusal and the session cap see the request (POSTs are checked by the router, for
     a forwarded POST, and by the transport)."""

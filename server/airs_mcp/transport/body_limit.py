@@ -1,4 +1,4 @@
-"""``BodyGuard``: the request-body limit and a JSON-RPC check before the SDK sees a POST (the
+"""``BodyLimit``: the request-body limit and a JSON-RPC check before the SDK sees a POST (the
 Streamable HTTP endpoint; the SSE transport uses the same pieces itself).
 
 - A body over ``max_bytes`` (``AIRS_MCP_MAX_BODY_BYTES``) gets 413, by its Content-Length or
@@ -22,7 +22,7 @@ from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["BodyGuard", "body_within", "invalid_jsonrpc", "replaying"]
+__all__ = ["BodyLimit", "body_within", "invalid_jsonrpc", "replaying"]
 
 log = logging.getLogger("airs_mcp.requests")
 PARSE_ERROR = -32700
@@ -67,7 +67,7 @@ def invalid_jsonrpc(size: int, *, jsonrpc_errors: bool) -> Response:
     return Response("Could not parse message", status_code=400)
 
 
-class BodyGuard:
+class BodyLimit:
     def __init__(self, app: ASGIApp, max_bytes: int, *, jsonrpc_errors: bool) -> None:
         self.app = app
         self.max_bytes = max_bytes

@@ -4,8 +4,8 @@ message POSTed to it through the SDK's ``ServerRunner``.
 The SDK's SSE transport gives every session a reader loop: memory streams, a task group and a
 JSON-RPC dispatcher, held for as long as the stream is open (~100 kB per idle session). Here a
 message is handled in the task of the POST that carried it, and the answer is handed to
-``write`` (the stream, see ``sse_transport``), so an idle session is this object and nothing
-else. What the SDK's loop decides is decided the same way:
+``write`` (the stream, see ``transport.sse.transport``), so an idle session is this object and
+nothing else. What the SDK's loop decides is decided the same way:
 
 - the era, once, from the first request: the 2026-07-28 per-request envelope (no handshake), or
   the ``initialize`` handshake; a request of the other era is then refused as the SDK refuses it;

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from airs_mcp.owner_token import OwnerAddress
+from airs_mcp.transport.routing.owner_token import OwnerAddress
 
 __all__ = [
     "CONNECT_TIMEOUT_S",

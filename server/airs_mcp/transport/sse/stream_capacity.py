@@ -1,9 +1,10 @@
-"""``SseSessions``: the per-process cap on open SSE streams, and their refusal while shutting down.
+"""``StreamCapacity``: the per-process cap on open SSE streams, and their refusal while shutting
+down.
 
-Sits between the session router (or the SSE guard) and the SSE transport, so it sees the stream
-GETs of the sessions held by this replica: past ``max_sessions`` open streams, or once the
-process is shutting down, a new stream gets 503 with a clear body and one log line. Each
-session's binding to its opener's credential is the transport's (``sse_transport``).
+Sits between the session router (or the stream origin check) and the SSE transport, so it sees
+the stream GETs of the sessions held by this replica: past ``max_sessions`` open streams, or once
+the process is shutting down, a new stream gets 503 with a clear body and one log line. Each
+session's binding to its opener's credential is the transport's (``transport.sse.transport``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from airs_mcp.observability.metrics import Metrics
 
-__all__ = ["SseSessions"]
+__all__ = ["StreamCapacity"]
 
 RETRY_AFTER_S = "5"
 FULL = (
@@ -35,7 +36,7 @@ def _route(scope: Scope) -> str:
     return scope["path"][len(scope.get("root_path", "").rstrip("/")) :]
 
 
-class SseSessions:
+class StreamCapacity:
     def __init__(
         self,
         app: ASGIApp,

@@ -4,11 +4,11 @@ in place of the SDK's ``SseServerTransport`` and sse-starlette.
 The wire is the SDK's: the stream opens with an ``endpoint`` event naming
 ``<root>/messages/?session_id=<hex>``, answers come as ``message`` events, a POST is answered
 ``202 Accepted`` (400 for a missing or malformed id or body, 404 for an unknown session, 413
-past the body limit, as ``body_guard`` answers), and comments (``: ping``) keep the stream
+past the body limit, as ``transport.body_limit`` answers), and comments (``: ping``) keep the stream
 alive. A session is bound to the credential that opened
 it: a POST with another valid credential gets 403.
 
-What an open session costs is the point (issue 13): the stream's ASGI task, parked in
+What an open session costs is the point: the stream's ASGI task, parked in
 ``receive()`` until the client goes away, and a small ``SseSession``; no task group, no memory
 streams, no buffered events. A message is handled in its POST's task and its answer written
 straight to the stream. One task pings every stream every ``ping_s``; a stream whose client
@@ -38,9 +38,9 @@ from starlette.datastructures import URL
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
-from airs_mcp.body_guard import body_within, invalid_jsonrpc
-from airs_mcp.session_routing import session_tag
-from airs_mcp.sse_session import SseSession, handled_before_accepting
+from airs_mcp.transport.body_limit import body_within, invalid_jsonrpc
+from airs_mcp.transport.routing.session_router import session_tag
+from airs_mcp.transport.sse.session import SseSession, handled_before_accepting
 
 __all__ = ["PING_S", "SseTransport"]
 

@@ -34,12 +34,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from airs_mcp import owner_token
 from airs_mcp.config import Settings
-from airs_mcp.endpoint_event import add_query_parameter, rewrite_first_event
 from airs_mcp.observability.metrics import Metrics
-from airs_mcp.owner_token import OwnerAddress, OwnerTokenError
-from airs_mcp.session_forwarder import (
+from airs_mcp.transport.routing import owner_token
+from airs_mcp.transport.routing.endpoint_event import add_query_parameter, rewrite_first_event
+from airs_mcp.transport.routing.owner_token import OwnerAddress, OwnerTokenError
+from airs_mcp.transport.routing.session_forwarder import (
     FORWARDED_HEADER,
     ForwardFailed,
     OwnerUnreachable,

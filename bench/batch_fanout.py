@@ -70,7 +70,7 @@ from tests.fixtures.processes import (
 )
 
 LATENCY_MS = 20
-ITEMS_PER_REQUEST = 5  # AIRS's async scan limit (airs_mcp.batching.MAX_OBJECTS_PER_ASYNC)
+ITEMS_PER_REQUEST = 5  # AIRS's async scan limit (airs_mcp.scan.batching.MAX_OBJECTS_PER_ASYNC)
 REFERENCE_PINS = {"fastmcp": "2.14.7", "pan-aisecurity": "0.11.0", "python-dotenv": "1.2.4"}
 LAUNCHER = Path(__file__).with_name("reference_launcher.py")
 SERIES = (

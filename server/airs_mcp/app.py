@@ -27,7 +27,6 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp
 
 from airs_mcp import __version__
-from airs_mcp.airs_client import AirsClient
 from airs_mcp.auth.gate import AuthGate, verifiers_for
 from airs_mcp.auth.resource_metadata import metadata_routes, metadata_url
 from airs_mcp.config import Settings
@@ -36,8 +35,9 @@ from airs_mcp.observability.metrics import Metrics, PortDispatch, metrics_app
 from airs_mcp.process.heap_trim import HeapTrimmer
 from airs_mcp.process.memory_limit import MemoryGate, MemoryMonitor, cgroup_memory_limit
 from airs_mcp.process.shutdown import DrainGate
-from airs_mcp.service import ScanService
-from airs_mcp.tools import register_tools
+from airs_mcp.scan.airs_client import AirsClient
+from airs_mcp.scan.service import ScanService
+from airs_mcp.scan.tools import register_tools
 from airs_mcp.transport.allowed_hosts import transport_security
 from airs_mcp.transport.body_limit import BodyLimit
 from airs_mcp.transport.routing.session_forwarder import SessionForwarder

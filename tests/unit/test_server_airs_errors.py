@@ -8,8 +8,8 @@ import ssl
 
 import aiohttp
 import pytest
-from airs_mcp.airs_client import AirsClient, AirsError, backoff_wait, classify, describe
 from airs_mcp.config import Settings
+from airs_mcp.scan.airs_client import AirsClient, AirsError, backoff_wait, classify, describe
 from aisecurity.exceptions import AISecSDKException, ErrorType
 from aisecurity.generated_openapi_client.asyncio.exceptions import ApiException
 

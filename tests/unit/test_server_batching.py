@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from airs_mcp import batching
-from airs_mcp.batching import plan_chunks
+from airs_mcp.scan import batching
+from airs_mcp.scan.batching import plan_chunks
 
 
 def test_chunks_hold_at_most_five_items_in_input_order() -> None:

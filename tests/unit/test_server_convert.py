@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from airs_mcp import convert, validation
-from airs_mcp.models import ScanItem, ToolEventInput
+from airs_mcp.scan import convert, validation
+from airs_mcp.scan.models import ScanItem, ToolEventInput
 from aisecurity.generated_openapi_client import AiProfile, ScanResponse
 
 

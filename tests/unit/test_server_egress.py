@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from aiohttp.helpers import get_env_proxy_for_url
-from airs_mcp import egress
+from airs_mcp.scan import egress
 from aisecurity.generated_openapi_client.asyncio import rest
 from aisecurity.generated_openapi_client.asyncio.configuration import Configuration
 from yarl import URL

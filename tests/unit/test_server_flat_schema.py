@@ -15,8 +15,8 @@ from typing import Any, get_args
 
 import jsonschema
 import pytest
-from airs_mcp.flat_schema import DIALECT, FlatSchemaModel
-from airs_mcp.models import (
+from airs_mcp.observability.metrics import Metrics
+from airs_mcp.scan.models import (
     BatchItemResult,
     BatchScanResult,
     Detection,
@@ -27,8 +27,8 @@ from airs_mcp.models import (
     ScanResultsOutput,
     ScanSummary,
 )
-from airs_mcp.observability.metrics import Metrics
-from airs_mcp.tools import register_tools
+from airs_mcp.scan.result_schema import DIALECT, FlatSchemaModel
+from airs_mcp.scan.tools import register_tools
 from mcp.server.mcpserver import MCPServer
 from pydantic import BaseModel, TypeAdapter, ValidationError
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from airs_mcp.airs_client import AirsClient
 from airs_mcp.config import Settings
-from airs_mcp.pacing import Pacer, RequestSchedule
+from airs_mcp.scan.airs_client import AirsClient
+from airs_mcp.scan.pacing import Pacer, RequestSchedule
 
 from tests.unit.test_server_airs_errors import SECRET, Attempts, sdk_http_error
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from airs_mcp.airs_client import AirsClient, bound_sdk_log_handlers
 from airs_mcp.config import Settings
+from airs_mcp.scan.airs_client import AirsClient, bound_sdk_log_handlers
 from aisecurity.scan.models.content import Content
 
 CONTENT_LOGGER = logging.getLogger("aisecurity.scan.models.content")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from airs_mcp import validation
-from airs_mcp.models import ScanItem
-from airs_mcp.validation import InputProblem
+from airs_mcp.scan import validation
+from airs_mcp.scan.models import ScanItem
+from airs_mcp.scan.validation import InputProblem
 
 
 def test_an_item_needs_something_to_scan() -> None:

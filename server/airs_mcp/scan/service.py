@@ -12,10 +12,10 @@ from typing import Literal, TypeVar
 
 from aisecurity.generated_openapi_client.models.async_scan_object import AsyncScanObject
 
-from airs_mcp import batching, convert, validation
-from airs_mcp.airs_client import AirsClient, AirsError
 from airs_mcp.config import Settings
-from airs_mcp.models import (
+from airs_mcp.scan import batching, convert, validation
+from airs_mcp.scan.airs_client import AirsClient, AirsError
+from airs_mcp.scan.models import (
     BatchItemResult,
     BatchScanResult,
     ReportEntry,
@@ -25,7 +25,7 @@ from airs_mcp.models import (
     ScanResultsOutput,
     ScanSummary,
 )
-from airs_mcp.validation import InputProblem
+from airs_mcp.scan.validation import InputProblem
 
 T = TypeVar("T")
 R = TypeVar("R")

@@ -11,8 +11,11 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import ToolAnnotations
 from pydantic import Field
 
-from airs_mcp.airs_client import AirsError
-from airs_mcp.models import (
+from airs_mcp.observability import log
+from airs_mcp.observability.metrics import Metrics
+from airs_mcp.observability.trace_context import request_trace_id
+from airs_mcp.scan.airs_client import AirsError
+from airs_mcp.scan.models import (
     MAX_ID_CHARS,
     MAX_NAME_CHARS,
     TEXT_SCHEMA,
@@ -23,11 +26,8 @@ from airs_mcp.models import (
     ScanSummary,
     ToolEventInput,
 )
-from airs_mcp.observability import log
-from airs_mcp.observability.metrics import Metrics
-from airs_mcp.observability.trace_context import request_trace_id
-from airs_mcp.service import ScanService
-from airs_mcp.validation import InputProblem
+from airs_mcp.scan.service import ScanService
+from airs_mcp.scan.validation import InputProblem
 
 T = TypeVar("T")
 # Every string argument has a maxLength in its schema; pydantic reports a longer value as a tool

@@ -9,8 +9,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from airs_mcp.batching import MAX_ASYNC_PAYLOAD_BYTES, MAX_SYNC_PAYLOAD_BYTES, dedupe
-from airs_mcp.models import ScanItem
+from airs_mcp.scan.batching import MAX_ASYNC_PAYLOAD_BYTES, MAX_SYNC_PAYLOAD_BYTES, dedupe
+from airs_mcp.scan.models import ScanItem
 
 MAX_FIELD_BYTES = 2 * 1024 * 1024
 MAX_CONTEXT_BYTES = 2 * 1024 * 1024  # the whole request body is at most 4 MiB

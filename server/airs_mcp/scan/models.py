@@ -2,7 +2,7 @@
 
 The four tool results (``ScanSummary``, ``BatchScanResult``, ``ScanResultsOutput``,
 ``ScanReportsOutput``) are ``FlatSchemaModel``s: their published output schemas inline the
-models they nest (no ``$defs``/``$ref``), see ``airs_mcp.flat_schema``.
+models they nest (no ``$defs``/``$ref``), see ``airs_mcp.scan.result_schema``.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from airs_mcp.flat_schema import FlatSchemaModel
+from airs_mcp.scan.result_schema import FlatSchemaModel
 
 # Length caps in characters, published in the tool schemas (maxLength). Scannable text is also
 # held to 2 MiB of UTF-8 (validation.MAX_FIELD_BYTES); every request body to

@@ -6,7 +6,7 @@ Retry policy: HTTP 429, HTTP 500/502/503/504 and connection failures are retried
 ``n`` (1-based) is ``retry_backoff_s * 2**(n-1)`` times a random factor in [0.5, 1] (jitter,
 so many clients failing together do not retry in lockstep), or the server's ``Retry-After``
 seconds when it sent one; either is capped at ``max_retry_after_s``. A 429 also pauses the
-process's fan-out pacer (``airs_mcp.pacing``) for that wait, so other chunks of a batch do not
+process's fan-out pacer (``airs_mcp.scan.pacing``) for that wait, so other chunks of a batch do not
 keep hitting the limit while one backs off. Timeouts (``timeout_s`` per
 attempt), an untrusted TLS certificate and all other errors are not retried. The SDK's own
 retry is switched off (one attempt) so this is the only policy in force.
@@ -42,17 +42,17 @@ from aisecurity.logger import BaseLogger
 from aisecurity.scan.asyncio.scanner import Scanner
 from aisecurity.scan.models.content import Content
 
-from airs_mcp import egress
 from airs_mcp.config import Settings
 from airs_mcp.observability.metrics import Metrics
-from airs_mcp.pacing import Pacer
+from airs_mcp.scan import egress
+from airs_mcp.scan.pacing import Pacer
 
 T = TypeVar("T")
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 # The endpoints a batch or query tool call fans out to, many requests at once: these are paced.
 # An inline scan is one request per tool call (paced by the clients and the ingress rate limit).
 PACED_ENDPOINTS = frozenset({"async", "results", "reports"})
-log = logging.getLogger(__name__)
+log = logging.getLogger("airs_mcp.airs_client")
 
 
 def _one_null_handler(self: BaseLogger) -> None:

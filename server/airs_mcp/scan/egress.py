@@ -23,7 +23,7 @@ from urllib.request import proxy_bypass_environment
 
 from aisecurity.generated_openapi_client.asyncio import rest
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("airs_mcp.egress")
 # aiohttp uses only these; it ignores an https:// proxy URL (TLS to the proxy is unsupported).
 PROXY_SCHEMES = ("http", "https", "ws", "wss")
 

@@ -21,7 +21,7 @@ from aisecurity.generated_openapi_client.models.tool_event import ToolEvent
 from aisecurity.generated_openapi_client.models.tool_event_metadata import ToolEventMetadata
 from aisecurity.scan.models.content import Content
 
-from airs_mcp.models import (
+from airs_mcp.scan.models import (
     Detection,
     MaskedText,
     ReportEntry,

@@ -7,7 +7,7 @@ from airs_mcp.config import Settings
 from airs_mcp.scan.airs_client import AirsClient
 from airs_mcp.scan.pacing import Pacer, RequestSchedule
 
-from tests.unit.test_server_airs_errors import SECRET, Attempts, sdk_http_error
+from tests.unit.server.scan.test_airs_client import SECRET, Attempts, sdk_http_error
 
 
 def starts(schedule: RequestSchedule, arrivals: list[float]) -> list[float]:

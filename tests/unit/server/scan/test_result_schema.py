@@ -3,7 +3,7 @@ of every nested model, and accept exactly what the result models accept, read as
 declared dialect) or as 2020-12 (MCP's default).
 
 The schemas are the ones ``MCPServer`` publishes for the registered tools, in process; the
-integration test ``tests/integration/test_mcp_output_schema.py`` checks them over the wire.
+integration test ``tests/integration/server/scan/test_result_schema.py`` checks them over the wire.
 """
 
 from __future__ import annotations

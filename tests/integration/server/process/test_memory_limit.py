@@ -13,7 +13,7 @@ import pytest
 from bench.idle_sessions import ClientProcess
 from tests.fixtures.cgroup import MemoryCgroup, memory_cgroup
 from tests.fixtures.processes import TEST_TOKEN, McpServerHandle
-from tests.integration.test_mcp_metrics import Scrape, with_metrics
+from tests.integration.server.observability.test_metrics import Scrape, with_metrics
 
 pytestmark = pytest.mark.integration
 

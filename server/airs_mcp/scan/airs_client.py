@@ -74,7 +74,7 @@ def bound_sdk_log_handlers() -> None:
     idempotent.
     """
     if BaseLogger.__init__ is not _one_null_handler:
-        BaseLogger.__init__ = _one_null_handler  # type: ignore[method-assign]
+        BaseLogger.__init__ = _one_null_handler  # type: ignore[method-assign]  # the SDK's, patched
     for name in ("aisecurity.scan.models.content",):
         logger = logging.getLogger(name)
         extra = [h for h in logger.handlers if type(h) is logging.NullHandler][1:]
@@ -126,7 +126,7 @@ def _retry_after(api_exc: ApiException) -> float | None:
 def backoff_wait(attempt: int, base_s: float, rng: random.Random | None = None) -> float:
     """Seconds to wait before retry ``attempt`` (1-based): exponential, with equal jitter."""
     factor = (rng or random).uniform(0.5, 1.0)
-    return base_s * 2 ** (attempt - 1) * factor
+    return base_s * 2.0 ** (attempt - 1) * factor
 
 
 def classify(exc: BaseException) -> _Failure:

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
-from urllib.request import proxy_bypass_environment
+from urllib.request import proxy_bypass_environment  # type: ignore[attr-defined]  # not in typeshed
 
 from aisecurity.generated_openapi_client.asyncio import rest
 
@@ -86,9 +86,9 @@ def apply(route: EgressRoute) -> None:
         _original_init(self, configuration)
         # The SDK hard-codes trust_env=True; the flag is only read per request, so switching
         # it on the session it just built is the whole change. The session exposes it read-only.
-        self.pool_manager._trust_env = False  # type: ignore[attr-defined]
+        self.pool_manager._trust_env = False
         self.proxy = route.proxy
 
     init.route = route  # type: ignore[attr-defined]  # for tests and the log line
-    rest.RESTClientObject.__init__ = init  # type: ignore[method-assign]
+    rest.RESTClientObject.__init__ = init  # type: ignore[method-assign]  # the SDK's, patched
     log.info("airs egress", extra={"route": route.reason})

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from airs_mcp.scan.result_schema import FlatSchemaModel
 
@@ -19,7 +19,7 @@ from airs_mcp.scan.result_schema import FlatSchemaModel
 MAX_TEXT_CHARS = 2 * 1024 * 1024
 # Scannable text: published as maxLength, enforced as 2 MiB of UTF-8 by validation.check_item (so
 # the error names the field and its size in bytes).
-TEXT_SCHEMA = {"maxLength": MAX_TEXT_CHARS}
+TEXT_SCHEMA: dict[str, JsonValue] = {"maxLength": MAX_TEXT_CHARS}
 MAX_ID_CHARS = 100  # tr_id, session_id, scan and report ids
 MAX_NAME_CHARS = 256  # app_name, app_user, ai_model, server and tool names
 MAX_TAG_CHARS = 64  # ecosystem, method

@@ -64,7 +64,7 @@ def session_tag(session: str) -> str:
 def _is_message_post(scope: Scope) -> bool:
     if scope["method"] != "POST":
         return False
-    route = scope["path"][len(scope.get("root_path", "").rstrip("/")) :]
+    route: str = scope["path"][len(scope.get("root_path", "").rstrip("/")) :]
     return route.startswith("/messages/")
 
 
@@ -221,7 +221,7 @@ class SessionRouter:
         target = scope.get("raw_path", scope["path"].encode()).decode("latin-1")
         target += "?" + scope.get("query_string", b"").decode("latin-1")
         started = time.perf_counter()
-        fields = {"session": tag, "owner": str(owner)}
+        fields: dict[str, object] = {"session": tag, "owner": str(owner)}
         try:
             relayed = await forwarder.forward(owner, target, dict(request.headers), body)
         except OwnerUnreachable as exc:

@@ -33,7 +33,8 @@ log = logging.getLogger("airs_mcp.sessions")
 
 
 def _route(scope: Scope) -> str:
-    return scope["path"][len(scope.get("root_path", "").rstrip("/")) :]
+    path: str = scope["path"]
+    return path[len(scope.get("root_path", "").rstrip("/")) :]
 
 
 class StreamCapacity:

@@ -29,7 +29,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from airs_mcp.auth.oauth_jwt import JwtVerifier
 from airs_mcp.auth.resource_metadata import METADATA_PATH
-from airs_mcp.auth.settings import AuthConfig
+from airs_mcp.auth.settings import AuthSettings
 from airs_mcp.auth.static_tokens import StaticTokenVerifier
 
 __all__ = ["OPEN_PATHS", "AuthGate", "verifiers_for"]
@@ -41,7 +41,7 @@ MAX_TOKEN_CHARS = 16384
 log = logging.getLogger("airs_mcp.auth")
 
 
-def verifiers_for(config: AuthConfig) -> list[TokenVerifier]:
+def verifiers_for(config: AuthSettings) -> list[TokenVerifier]:
     verifiers: list[TokenVerifier] = []
     if config.token_digests:
         verifiers.append(StaticTokenVerifier(config.token_digests))

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 from airs_mcp.errors import ConfigError
 
-__all__ = ["AuthConfig", "AuthMode", "OAuthConfig", "auth_from_env", "token_digest"]
+__all__ = ["AuthMode", "AuthSettings", "OAuthConfig", "auth_from_env", "token_digest"]
 
 AuthMode = Literal["token", "oauth", "none"]
 MODES: tuple[AuthMode, ...] = ("token", "oauth", "none")
@@ -49,7 +49,7 @@ class OAuthConfig:
 
 
 @dataclass(frozen=True)
-class AuthConfig:
+class AuthSettings:
     """The default (``token`` with no digests) lets no request in."""
 
     mode: AuthMode = "token"
@@ -120,7 +120,7 @@ def _oauth(env: Mapping[str, str]) -> OAuthConfig:
     )
 
 
-def auth_from_env(env: Mapping[str, str]) -> AuthConfig:
+def auth_from_env(env: Mapping[str, str]) -> AuthSettings:
     mode = env.get("AIRS_MCP_AUTH", "").strip().lower() or "token"
     if mode not in MODES:
         raise ConfigError("AIRS_MCP_AUTH", f"must be one of {', '.join(MODES)}")
@@ -130,9 +130,9 @@ def auth_from_env(env: Mapping[str, str]) -> AuthConfig:
             raise ConfigError(
                 "AIRS_MCP_AUTH", "is 'none' but AIRS_MCP_AUTH_TOKENS is set: unset one of them"
             )
-        return AuthConfig(mode="none")
+        return AuthSettings(mode="none")
     if mode == "oauth":
-        return AuthConfig(mode="oauth", token_digests=digests, oauth=_oauth(env))
+        return AuthSettings(mode="oauth", token_digests=digests, oauth=_oauth(env))
     if not digests:
         raise ConfigError(
             "AIRS_MCP_AUTH_TOKENS",
@@ -140,4 +140,4 @@ def auth_from_env(env: Mapping[str, str]) -> AuthConfig:
             "send as 'Authorization: Bearer <token>'; or set AIRS_MCP_AUTH=oauth, or "
             "AIRS_MCP_AUTH=none to turn authentication off",
         )
-    return AuthConfig(mode="token", token_digests=digests)
+    return AuthSettings(mode="token", token_digests=digests)

@@ -91,7 +91,7 @@ class SessionRouter:
         self.advertise_ip = settings.advertise_ip
         self.advertise_port = settings.advertise_port
         self.peer_networks = settings.peer_networks
-        self.guard = TransportSecurityMiddleware(security)
+        self.security = TransportSecurityMiddleware(security)
         self.forwarder = forwarder
         self.metrics = metrics or Metrics()
         self.held: set[str] = set()  # canonical hex ids of the sessions whose stream is here
@@ -165,7 +165,7 @@ class SessionRouter:
         if not tokens:
             await self.app(scope, receive, send)  # a URL from a replica without routing
             return
-        refusal = await self.guard.validate_request(Request(scope, receive), is_post=True)
+        refusal = await self.security.validate_request(Request(scope, receive), is_post=True)
         if refusal is not None:
             await refusal(scope, receive, send)
             return

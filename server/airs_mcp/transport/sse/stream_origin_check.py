@@ -15,11 +15,11 @@ class StreamOriginCheck:
 
     def __init__(self, app: ASGIApp, security: TransportSecuritySettings) -> None:
         self.app = app
-        self.guard = TransportSecurityMiddleware(security)
+        self.security = TransportSecurityMiddleware(security)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "GET":
-            refusal = await self.guard.validate_request(Request(scope, receive), is_post=False)
+            refusal = await self.security.validate_request(Request(scope, receive), is_post=False)
             if refusal is not None:
                 await refusal(scope, receive, send)
                 return

@@ -49,7 +49,8 @@ CMD ["--host", "0.0.0.0", "--port", "8443", "--cert-dir", "/tmp/airs-api-double"
 
 # The MCP server (last stage = default target).
 # PYTHONMALLOC=malloc: objects come from glibc, so the heap trim after closed SSE sessions
-# (airs_mcp.heap_trim) can return their memory; pymalloc would keep any arena still in use.
+# (airs_mcp.process.heap_trim) can return their memory; pymalloc would keep any arena still in
+# use.
 FROM runtime AS server
 COPY --from=builder /opt/venv /opt/venv
 ENV PYTHONMALLOC=malloc

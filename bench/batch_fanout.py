@@ -57,7 +57,7 @@ from harness.mcp_server import PROFILE_NAME
 from harness.processes import ManagedProcess, env_without_proxies, spawn, wait_for_port
 
 LATENCY_MS = 20
-ITEMS_PER_REQUEST = 5  # AIRS's async scan limit (airs_mcp.batching.MAX_OBJECTS_PER_ASYNC)
+ITEMS_PER_REQUEST = 5  # AIRS's async scan limit (airs_mcp.scan.batching.MAX_OBJECTS_PER_ASYNC)
 REFERENCE_PINS = {"fastmcp": "2.14.7", "pan-aisecurity": "0.11.0", "python-dotenv": "1.2.4"}
 LAUNCHER = Path(__file__).with_name("reference_launcher.py")
 SERIES = (

@@ -12,7 +12,7 @@ Variants (the fix toggled by its settings, same code):
 - ``trim_only``: pymalloc with the trim;
 - ``after``: ``PYTHONMALLOC=malloc`` with the trim (what the image runs);
 - ``sdk_sse``: as ``after``, but the server code of commit ``--before REV`` (``server/`` from
-  ``git archive``): before ``sse_transport``, the SDK's SSE transport and sse-starlette.
+  ``git archive``): before ``airs_mcp.transport.sse``, the SDK's SSE transport and sse-starlette.
 
 Writes ``bench/results/idle_sessions.json`` and ``.png`` and prints a table.
 """

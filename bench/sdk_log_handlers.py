@@ -53,7 +53,7 @@ def main() -> None:
     parser.add_argument("--scans", type=int, default=100_000)
     args = parser.parse_args()
     before = measure(args.scans)
-    from airs_mcp.airs_client import bound_sdk_log_handlers
+    from airs_mcp.scan.airs_client import bound_sdk_log_handlers
 
     bound_sdk_log_handlers()
     after = measure(args.scans)

@@ -12,6 +12,8 @@ run_lint() {
   echo "== lint: ruff"
   ruff check server cluster deploy tests bench harness collections/ansible_collections/airs/mcp_k8s/plugins collections/ansible_collections/airs/mcp_k8s/tools
   ruff format --check server cluster deploy tests bench harness collections/ansible_collections/airs/mcp_k8s/plugins collections/ansible_collections/airs/mcp_k8s/tools
+  echo "== lint: mypy (strict, server/; [tool.mypy] in pyproject.toml)"
+  mypy
   echo "== lint: yamllint (Ansible content)"
   yamllint --strict collections playbooks inventories requirements.yml .ansible-lint .yamllint
   echo "== lint: ansible-lint (production profile)"

@@ -45,7 +45,9 @@ ERROR_TEXT = {
 }
 
 
-def error_response(status: int, message: str | None = None, *, retry_after: int | None = None):
+def error_response(
+    status: int, message: str | None = None, *, retry_after: int | None = None
+) -> JSONResponse:
     headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
     body = {"error": {"message": message or ERROR_TEXT.get(status, "error")}}
     return JSONResponse(body, status_code=status, headers=headers)
@@ -75,7 +77,9 @@ class DoubleApp:
             return error_response(403)
         return None
 
-    def endpoint(self, name: str, handler: Handler, max_body: int | None = None):
+    def endpoint(
+        self, name: str, handler: Handler, max_body: int | None = None
+    ) -> Callable[[Request], Awaitable[Response]]:
         async def run(request: Request) -> Response:
             self.state.arrive(name)
             try:
@@ -127,7 +131,9 @@ class DoubleApp:
         except (UnicodeDecodeError, json.JSONDecodeError):
             raise RequestError(400, "body is not valid JSON") from None
 
-    def _store(self, scan_id: str, req_id: int, request: dict, item: dict, polls: int) -> dict:
+    def _store(
+        self, scan_id: str, req_id: int, request: dict[str, Any], item: dict[str, Any], polls: int
+    ) -> dict[str, Any]:
         verdict = judge(item)
         stored = StoredScan(
             req_id=req_id,

@@ -100,7 +100,9 @@ def _side_results(data_type: str, side: SideVerdict) -> list[dict[str, Any]]:
     return results
 
 
-def threat_report(scan_id: str, req_id: int, verdict: Verdict, request: dict[str, Any]) -> dict:
+def threat_report(
+    scan_id: str, req_id: int, verdict: Verdict, request: dict[str, Any]
+) -> dict[str, Any]:
     report: dict[str, Any] = {
         "source": SOURCE,
         "report_id": "R" + scan_id,

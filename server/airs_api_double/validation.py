@@ -89,7 +89,9 @@ def check_scan_request(req: Any) -> dict[str, Any]:
         value = req.get(key)
         if value is not None and (not isinstance(value, str) or len(value) > 100):
             raise RequestError(400, f"{key} must be a string of <= 100 characters")
-    return contents[-1]
+    last = contents[-1]
+    assert isinstance(last, dict)  # check_content_item refused anything else
+    return last
 
 
 def parse_ids(raw: str | None, name: str, *, report: bool) -> list[str]:

@@ -1,13 +1,14 @@
 """Assembles the ASGI application: SSE under ``/sse/``, Streamable HTTP at ``/mcp``, probes.
 
-Protections (each on by default; see ``protections``): ``AuthGate`` outermost (bearer tokens or
-JWTs), ``BodyGuard`` on every Streamable HTTP POST (size limit, JSON-RPC check; the SSE transport
-checks its POSTs with the same pieces and binds each session to its opener's credential),
-``SseSessions`` on the SSE app (session cap), ``MemoryGate`` on both transports (503 for new
-sessions near the memory limit). ``HeapTrimmer`` returns closed sessions' memory.
+Protections (each on by default; see ``observability.disabled_protections``): ``AuthGate``
+outermost (bearer tokens or JWTs), ``BodyLimit`` on every Streamable HTTP POST (size limit,
+JSON-RPC check; the SSE transport checks its POSTs with the same pieces and binds each session to
+its opener's credential), ``StreamCapacity`` on the SSE app (session cap), ``MemoryGate`` on both
+transports (503 for new sessions near the memory limit). ``HeapTrimmer`` returns closed sessions'
+memory.
 
 The outer Starlette lifespan owns the process-wide resources: the AIRS client, the Streamable
-HTTP session manager and the SSE transport (``sse_transport``: the MCP server's own lifespan,
+HTTP session manager and the SSE transport (``transport.sse``: the MCP server's own lifespan,
 entered once for every SSE session, and the stream pings).
 """
 
@@ -26,24 +27,24 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp
 
 from airs_mcp import __version__
-from airs_mcp.airs_client import AirsClient
-from airs_mcp.auth_gate import AuthGate, verifiers_for
-from airs_mcp.body_guard import BodyGuard
+from airs_mcp.auth.gate import AuthGate, verifiers_for
+from airs_mcp.auth.resource_metadata import metadata_routes, metadata_url
 from airs_mcp.config import Settings
-from airs_mcp.heap_trim import HeapTrimmer
-from airs_mcp.host_rules import transport_security
-from airs_mcp.memory_guard import MemoryGate, MemoryMonitor, cgroup_memory_limit
-from airs_mcp.metrics import Metrics, PortDispatch, metrics_app
-from airs_mcp.protections import warn_disabled
-from airs_mcp.resource_metadata import metadata_routes, metadata_url
-from airs_mcp.service import ScanService
-from airs_mcp.session_forwarder import SessionForwarder
-from airs_mcp.session_routing import SessionRouter
-from airs_mcp.shutdown import DrainGate
-from airs_mcp.sse_guard import SseGuard
-from airs_mcp.sse_sessions import SseSessions
-from airs_mcp.sse_transport import SseTransport
-from airs_mcp.tools import register_tools
+from airs_mcp.observability.disabled_protections import warn_disabled
+from airs_mcp.observability.metrics import Metrics, PortDispatch, metrics_app
+from airs_mcp.process.heap_trim import HeapTrimmer
+from airs_mcp.process.memory_limit import MemoryGate, MemoryMonitor, cgroup_memory_limit
+from airs_mcp.process.shutdown import DrainGate
+from airs_mcp.scan.airs_client import AirsClient
+from airs_mcp.scan.service import ScanService
+from airs_mcp.scan.tools import register_tools
+from airs_mcp.transport.allowed_hosts import transport_security
+from airs_mcp.transport.body_limit import BodyLimit
+from airs_mcp.transport.routing.session_forwarder import SessionForwarder
+from airs_mcp.transport.routing.session_router import SessionRouter
+from airs_mcp.transport.sse.stream_capacity import StreamCapacity
+from airs_mcp.transport.sse.stream_origin_check import StreamOriginCheck
+from airs_mcp.transport.sse.transport import SseTransport
 
 __all__ = ["Runtime", "create_app", "serve_app"]
 
@@ -137,7 +138,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
     metrics = runtime.metrics
     metrics.bind_ready(lambda: runtime.ready)
     sse_app: ASGIApp = MemoryGate(
-        SseSessions(
+        StreamCapacity(
             sse,  # checks its POSTs' bodies itself
             settings.max_sse_sessions,
             metrics,
@@ -155,7 +156,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         *_guarded(streamable.routes, limit, runtime),
-        Mount("/sse", app=SseGuard(sse_app, security)),
+        Mount("/sse", app=StreamOriginCheck(sse_app, security)),
     ]
     middleware: list[Middleware] = []
     oauth = settings.auth.oauth
@@ -186,13 +187,13 @@ def serve_app(app: Starlette, metrics_port: int) -> ASGIApp:
 
 
 def _guarded(routes: list[BaseRoute], limit: int, runtime: Runtime) -> list[BaseRoute]:
-    """The Streamable HTTP route behind ``MemoryGate``, ``BodyGuard`` and the shutdown's
+    """The Streamable HTTP route behind ``MemoryGate``, ``BodyLimit`` and the shutdown's
     ``DrainGate``."""
     out: list[BaseRoute] = []
     for route in routes:
         if isinstance(route, Route):
             gate = DrainGate(route.endpoint, lambda: runtime.shutting_down, runtime.metrics)
-            guarded = BodyGuard(gate, limit, jsonrpc_errors=True)
+            guarded = BodyLimit(gate, limit, jsonrpc_errors=True)
             route = Route(
                 route.path, endpoint=MemoryGate(guarded, runtime.memory, runtime.metrics, "http")
             )

@@ -17,11 +17,11 @@ from types import FrameType
 
 import uvicorn
 
-from airs_mcp import log
 from airs_mcp.app import Runtime, create_app, serve_app
 from airs_mcp.config import ConfigError, Settings
-from airs_mcp.io_impl import HTTP_CHOICES, LOOP_CHOICES, choose_http, choose_loop
-from airs_mcp.shutdown import CLOSE_S, drain
+from airs_mcp.observability import log
+from airs_mcp.process.event_loop import HTTP_CHOICES, LOOP_CHOICES, choose_http, choose_loop
+from airs_mcp.process.shutdown import CLOSE_S, drain
 
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 # Idle keep-alive kept longer than a proxy's idle-connection timeout (Traefik: 90 s), so the
@@ -30,8 +30,8 @@ KEEP_ALIVE_S = 120
 
 
 class Server(uvicorn.Server):
-    """uvicorn server with a drain phase on SIGTERM (see ``airs_mcp.shutdown``), and that can
-    report its port.
+    """uvicorn server with a drain phase on SIGTERM (see ``airs_mcp.process.shutdown``), and that
+    can report its port.
 
     The first SIGTERM flips readiness and starts the drain; uvicorn's own shutdown (closing SSE
     streams and listeners) begins only when it ends. SIGINT, or a second SIGTERM, stops at once.

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from airs_mcp.auth_config import AuthConfig, auth_from_env
+from airs_mcp.auth.settings import AuthSettings, auth_from_env
 from airs_mcp.errors import ConfigError
 
 __all__ = ["LOCAL_HOSTS", "ConfigError", "Settings"]
@@ -75,7 +75,7 @@ class Settings:
     peer_networks: tuple[IPNetwork, ...] = tuple(
         ipaddress.ip_network(net) for net in DEFAULT_PEER_NETWORKS
     )
-    auth: AuthConfig = field(default_factory=AuthConfig)  # the default lets no request in
+    auth: AuthSettings = field(default_factory=AuthSettings)  # the default lets no request in
     max_sse_sessions: int = DEFAULT_MAX_SSE_SESSIONS
     limit_concurrency: int = DEFAULT_LIMIT_CONCURRENCY
     max_body_bytes: int = MAX_BODY_BYTES

@@ -1,0 +1,1 @@
+"""Who may call: bearer tokens and OAuth JWTs, checked in front of every MCP endpoint."""

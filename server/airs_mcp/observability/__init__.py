@@ -1,0 +1,1 @@
+"""What the server tells operators: JSON logs, metrics, trace ids and start-up warnings."""

@@ -361,7 +361,8 @@ def table(result: dict[str, Any]) -> list[str]:
                 f"{s['peak_in_flight']:>6}{s['max_requests_in_one_second']:>7}"
             )
     for key, goal in result["goals"].items():
-        rows.append(f"goal {key}: met={goal['met']} ({goal['goal']})")
+        measured = " ".join(f"{k}={v}" for k, v in goal.items() if k not in ("goal", "met"))
+        rows.append(f"goal {key}: met={goal['met']} {measured} ({goal['goal']})")
     return rows
 
 

@@ -9,8 +9,9 @@ cd "$(dirname "$0")/.."
 export AIRS_MCP_CACHE
 mkdir -p "$AIRS_MCP_CACHE"
 
+# tinyproxy: the HTTP CONNECT egress proxy of the egress tests (started per test, not as a service).
 APT_PACKAGES=(docker.io containerd runc debootstrap iptables ipset iproute2 conntrack socat ethtool
-              ebtables kmod util-linux procps psmisc curl ca-certificates)
+              ebtables kmod util-linux procps psmisc curl ca-certificates tinyproxy)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

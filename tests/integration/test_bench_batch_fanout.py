@@ -1,4 +1,5 @@
-"""The batch fan-out benchmark still runs end to end in its quick mode (no timing is asserted).
+"""The batch fan-out benchmark still runs end to end in its quick mode and reports its figures
+(no speed is asserted: the speedups are the bench's to report, not a test's to require).
 
 A subprocess, like the other bench smoke tests: the SDK's configuration and sessions are
 process-wide. The reference series needs the PANW example server, which this repository does
@@ -68,10 +69,22 @@ def check_figures(result: dict[str, Any], series: set[str]) -> None:
         "large_vs_naive",
         "default_respects_rate_limit",
     }
-    assert goals["large_vs_sequential"]["speedup"] > 1
-    assert goals["large_vs_naive"]["speedup"] > 0
+    for key in ("large_vs_sequential", "large_vs_naive"):
+        speedup = goals[key]["speedup"]
+        assert speedup > 0, key  # a ratio of two measured p50s
+        assert goals[key]["met"] is (speedup >= 20 if key == "large_vs_sequential" else speedup > 1)
     assert goals["default_respects_rate_limit"]["met"] is True
     assert result["host"]["cpus"] >= 1
+
+
+def check_reported(result: dict[str, Any], stdout: str) -> None:
+    """The bench prints each goal's figures itself (the speedups are reported, not asserted)."""
+    for key, goal in result["goals"].items():
+        line = next(line for line in stdout.splitlines() if line.startswith(f"goal {key}:"))
+        assert f"met={goal['met']}" in line, line
+        for name, value in goal.items():
+            if name not in ("goal", "met"):
+                assert f"{name}={value}" in line, line
 
 
 def test_quick_run_writes_every_figure(tmp_path: Path) -> None:
@@ -80,13 +93,15 @@ def test_quick_run_writes_every_figure(tmp_path: Path) -> None:
     assert result["reference"] is None
     assert result["goals"]["small_no_slower_than_reference"]["met"] is None
     assert "server_batch" in stdout
+    check_reported(result, stdout)
 
 
 @pytest.mark.skipif(not REFERENCE, reason="AIRS_MCP_BENCH_REFERENCE (the example's path) not set")
 def test_quick_run_with_the_reference_server(tmp_path: Path) -> None:
     assert REFERENCE is not None
-    result, _ = run_quick(tmp_path, "--reference", REFERENCE)
+    result, stdout = run_quick(tmp_path, "--reference", REFERENCE)
     check_figures(result, set(batch_fanout.SERIES))
+    check_reported(result, stdout)
     assert result["reference"]["pins"] == batch_fanout.REFERENCE_PINS
     goal = result["goals"]["small_no_slower_than_reference"]
     assert goal["reference_p50_ms"] > 0

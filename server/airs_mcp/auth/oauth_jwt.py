@@ -32,6 +32,8 @@ JWKS_MIN_REFETCH_S = 30.0
 JWKS_TIMEOUT_S = 5.0
 MAX_JWKS_BYTES = 512 * 1024
 LEEWAY_S = 30
+# RFC 7517's JWK Set type first: kube-apiserver's /openid/v1/jwks answers 406 to plain JSON.
+JWKS_ACCEPT = "application/jwk-set+json, application/json"
 
 log = logging.getLogger("airs_mcp.auth")
 
@@ -63,7 +65,7 @@ class JwksCache:
         self.fetched_at = time.monotonic()
         try:
             async with httpx.AsyncClient(timeout=JWKS_TIMEOUT_S, follow_redirects=False) as client:
-                response = await client.get(self.url, headers={"accept": "application/json"})
+                response = await client.get(self.url, headers={"accept": JWKS_ACCEPT})
             response.raise_for_status()
             if len(response.content) > MAX_JWKS_BYTES:
                 raise ValueError("JWKS too large")

@@ -25,14 +25,27 @@ import gc
 import logging
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 from airs_mcp.process.memory_limit import resident_bytes
 
-__all__ = ["HeapTrimmer", "glibc_malloc_trim"]
+__all__ = ["Clock", "HeapTrimmer", "glibc_malloc_trim"]
 
 MAX_WAIT_FACTOR = 6
 
 log = logging.getLogger("airs_mcp.memory")
+
+
+class Cancellable(Protocol):
+    def cancel(self) -> None: ...
+
+
+class Clock(Protocol):
+    """What the debounce reads and schedules on: the running event loop, or a test's clock."""
+
+    def time(self) -> float: ...
+
+    def call_later(self, delay: float, callback: Callable[[], object]) -> Cancellable: ...
 
 
 def glibc_malloc_trim() -> Callable[[], int] | None:
@@ -58,31 +71,31 @@ class HeapTrimmer:
         after_closes: int,
         delay_s: float,
         trim: Callable[[], int] | None = None,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock | None = None,
     ) -> None:
         self.after_closes = after_closes  # 0: off
         self.delay_s = delay_s
         self.trim = trim if trim is not None else glibc_malloc_trim()
-        self.clock = clock
+        self.clock = clock  # None: the running event loop
         self.pending = 0
         self.first_pending_at = 0.0
-        self.timer: asyncio.TimerHandle | None = None
+        self.timer: Cancellable | None = None
         self.runs = 0
 
     def session_closed(self) -> None:
         if not self.after_closes:
             return
+        clock = self.clock if self.clock is not None else asyncio.get_running_loop()
         if self.pending == 0:
-            self.first_pending_at = self.clock()
+            self.first_pending_at = clock.time()
         self.pending += 1
         if self.pending < self.after_closes:
             return
-        loop = asyncio.get_running_loop()
         latest = self.first_pending_at + MAX_WAIT_FACTOR * self.delay_s
-        wait = max(0.0, min(self.delay_s, latest - self.clock()))
+        wait = max(0.0, min(self.delay_s, latest - clock.time()))
         if self.timer is not None:
             self.timer.cancel()
-        self.timer = loop.call_later(wait, self._start)
+        self.timer = clock.call_later(wait, self._start)
 
     def _start(self) -> None:
         self.timer = None

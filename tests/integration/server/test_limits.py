@@ -101,12 +101,30 @@ def test_oversized_body_is_413_on_both_transports(small_body_server: McpServerHa
         response = httpx.post(url, content=body, headers={**AUTH, **json_type})
         assert response.status_code == 413, response.text
 
-        # no Content-Length: counted while read
-        def chunks() -> Iterator[bytes]:
-            for start in range(0, len(body), 8192):
-                yield body[start : start + 8192]
 
-        response = httpx.post(url, content=chunks(), headers={**AUTH, **json_type})
+def chunks(body: bytes) -> Iterator[bytes]:
+    """The body in 8 KiB pieces: httpx sends it chunked, with no Content-Length."""
+    for start in range(0, len(body), 8192):
+        yield body[start : start + 8192]
+
+
+def test_oversized_chunked_body_is_413_on_both_transports(
+    small_body_server: McpServerHandle,
+) -> None:
+    """No Content-Length to refuse early: the server counts the body while it reads it."""
+    body = big_call()
+    json_type = {"Content-Type": "application/json"}
+    response = httpx.post(
+        small_body_server.mcp_url, content=chunks(body), headers={**MCP_HEADERS, **json_type}
+    )
+    assert response.request.headers.get("transfer-encoding") == "chunked"
+    assert "content-length" not in response.request.headers
+    assert response.status_code == 413, response.text
+    assert str(SMALL_BODY) in response.text
+    with sse_stream(small_body_server) as path:
+        url = f"{small_body_server.url}{path}"
+        response = httpx.post(url, content=chunks(body), headers={**AUTH, **json_type})
+        assert response.request.headers.get("transfer-encoding") == "chunked"
         assert response.status_code == 413, response.text
 
 

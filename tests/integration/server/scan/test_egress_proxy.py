@@ -1,7 +1,8 @@
 """AIRS traffic goes through the egress proxy named by HTTPS_PROXY, unless NO_PROXY says not.
 
 The server resolves the route once at start (``airs_mcp.scan.egress``) instead of letting aiohttp
-read the environment per request; these tests pin that the proxy still carries the calls.
+read the environment per request; these tests pin that the proxy (tinyproxy, read from its log)
+still carries the calls.
 """
 
 from __future__ import annotations

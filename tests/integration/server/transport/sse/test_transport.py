@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
@@ -34,6 +34,15 @@ pytestmark = pytest.mark.integration
 AUTH = {"Authorization": f"Bearer {TEST_TOKEN}"}
 SYNC_SCAN_PATH = "/v1/scan/sync/request"
 MODERN_META = {PROTOCOL_VERSION_META_KEY: LATEST_MODERN_VERSION, CLIENT_CAPABILITIES_META_KEY: {}}
+
+
+async def until(condition: Callable[[], bool], what: str | Callable[[], str]) -> None:
+    """Poll ``condition`` until it holds; after 10 s fail with ``what`` (or what it returns)."""
+    deadline = asyncio.get_running_loop().time() + 10
+    while not condition():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(what if isinstance(what, str) else what())
+        await asyncio.sleep(0.02)
 
 
 class RawSession:
@@ -118,7 +127,7 @@ async def test_a_cancelled_call_is_never_answered(
         await session.initialize()
         airs_double.set_fault(latency_ms=1500, count=1, path=SYNC_SCAN_PATH)
         assert (await session.post(scan_call_request(7, "slow"))).status_code == 202
-        await asyncio.sleep(0.3)  # the call is waiting on the double
+        await until(lambda: airs_double.stats()["in_flight"] == 1, "the call never reached AIRS")
         cancel = {
             "jsonrpc": "2.0",
             "method": "notifications/cancelled",
@@ -127,9 +136,12 @@ async def test_a_cancelled_call_is_never_answered(
         assert (await session.post(cancel)).status_code == 202
         assert (await session.post(scan_call_request(8, "fast"))).status_code == 202
         answers = [await session.answer()]
-        with pytest.raises(TimeoutError):  # past the slow call's 1.5 s: nothing more comes
-            answers.append(await session.answer(seconds=2.5))
-    assert [answer["id"] for answer in answers] == [8]
+        # once AIRS has answered the slow call too, a ping is the next thing on the stream
+        await until(lambda: airs_double.stats()["in_flight"] == 0, "AIRS never answered")
+        ping = {"jsonrpc": "2.0", "id": 9, "method": "ping"}
+        assert (await session.post(ping)).status_code == 202
+        answers.append(await session.answer())
+    assert [answer["id"] for answer in answers] == [8, 9]
     assert answers[0]["result"]["isError"] is False
 
 
@@ -193,12 +205,14 @@ async def test_an_idle_session_holds_one_task_its_stream(airs_double: AirsDouble
             for _ in range(IDLE_SESSIONS):
                 session = await sessions.enter_async_context(raw_session(url))
                 await session.initialize()
-            await asyncio.sleep(0.5)  # let the POSTs' tasks end
+            # the POSTs' tasks end after their answers: wait for the count to come down to one
+            # task a session (it stays above with more a session; below is checked after)
+            await until(
+                lambda: len(asyncio.all_tasks()) - before <= IDLE_SESSIONS,
+                lambda: f"{len(asyncio.all_tasks()) - before} tasks for {IDLE_SESSIONS} sessions",
+            )
             held = len(asyncio.all_tasks())
-        for _ in range(200):  # up to 10 s for the streams' tasks to end
-            if len(asyncio.all_tasks()) <= before:
-                break
-            await asyncio.sleep(0.05)
+        await until(lambda: len(asyncio.all_tasks()) <= before, "the streams' tasks never ended")
         after = len(asyncio.all_tasks())
     assert held - before == IDLE_SESSIONS, f"{held - before} tasks for {IDLE_SESSIONS} sessions"
     assert after == before

@@ -167,3 +167,15 @@ async def test_tampered_and_bare_ids_are_refused(replicas: Replicas, scans: Scan
         )
         assert "invalid report_ids" in bare_report
         assert repr("R" + airs_id) in bare_report
+
+
+async def test_without_authentication_every_caller_is_one_principal(
+    start_mcp_server: Callable[..., McpServerHandle],
+) -> None:
+    server = start_mcp_server({"AIRS_MCP_AUTH": "none", "AIRS_MCP_AUTH_TOKENS": None})
+    async with open_session("sse", server.url, token=None) as session:
+        made = await structured(session, "pan_inline_scan", {"prompt": INJECTION})
+    async with open_session("streamable_http", server.url, token=None) as session:
+        [entry] = await complete_results(session, [made["scan_id"]])
+    assert entry["result"]["action"] == "block"
+    assert entry["result"]["scan_id"] == made["scan_id"]

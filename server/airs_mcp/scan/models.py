@@ -97,7 +97,9 @@ class MaskedText(BaseModel):
 class ScanSummary(FlatSchemaModel):
     """A scan verdict. ``action`` is what to do with the content: 'allow' or 'block'."""
 
-    scan_id: str
+    scan_id: str = Field(
+        description="Id for pan_get_scan_results: the AIRS scan id, '.', a tag binding it to you."
+    )
     report_id: str = Field(description="Id for pan_get_scan_reports ('R' + scan_id).")
     category: str = Field(description="'benign' or 'malicious'.")
     action: str = Field(description="'allow' or 'block'.")

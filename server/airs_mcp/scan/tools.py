@@ -11,6 +11,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import ToolAnnotations
 from pydantic import Field
 
+from airs_mcp.auth import caller
 from airs_mcp.observability import log
 from airs_mcp.observability.metrics import Metrics
 from airs_mcp.observability.trace_context import request_trace_id
@@ -26,6 +27,7 @@ from airs_mcp.scan.models import (
     ScanSummary,
     ToolEventInput,
 )
+from airs_mcp.scan.owned_ids import ScanIds
 from airs_mcp.scan.service import ScanService
 from airs_mcp.scan.validation import InputProblem
 
@@ -103,6 +105,11 @@ def _batch_fields(result: BatchScanResult) -> dict[str, Any]:
 def register_tools(server: MCPServer, service: Callable[[], ScanService], metrics: Metrics) -> None:
     """Register the four tools on ``server``; ``service()`` returns the live ScanService."""
 
+    def owner() -> ScanIds:
+        """The ids of the caller's scans (read inside the tool call, where the caller is)."""
+        live = service()
+        return live.ids_for(caller.principal(live.settings.auth.enabled))
+
     @server.tool(
         name="pan_inline_scan",
         title="AIRS inline scan",
@@ -151,7 +158,11 @@ def register_tools(server: MCPServer, service: Callable[[], ScanService], metric
             ai_model=ai_model,
         )
         return await run_logged(
-            "pan_inline_scan", lambda: service().inline(item), _summary_fields, metrics, ctx
+            "pan_inline_scan",
+            lambda: service().inline(item, owner()),
+            _summary_fields,
+            metrics,
+            ctx,
         )
 
     @server.tool(name="pan_batch_scan", title="AIRS batch (async) scan", annotations=READ_ONLY)
@@ -170,14 +181,17 @@ def register_tools(server: MCPServer, service: Callable[[], ScanService], metric
         pan_get_scan_reports (report ids).
         """
         return await run_logged(
-            "pan_batch_scan", lambda: service().batch(items), _batch_fields, metrics, ctx
+            "pan_batch_scan", lambda: service().batch(items, owner()), _batch_fields, metrics, ctx
         )
 
     @server.tool(name="pan_get_scan_results", title="AIRS scan results", annotations=READ_ONLY)
     async def pan_get_scan_results(
         scan_ids: Annotated[
             list[Annotated[str, Field(max_length=MAX_ID_CHARS)]],
-            Field(description="Scan ids (UUIDs) to look up."),
+            Field(
+                description="Scan ids as pan_inline_scan or pan_batch_scan returned them "
+                "(the AIRS scan id, '.', a tag)."
+            ),
         ],
         ctx: Context | None = None,
     ) -> ScanResultsOutput:
@@ -185,11 +199,12 @@ def register_tools(server: MCPServer, service: Callable[[], ScanService], metric
 
         Returns entries in input order, one per scanned item (an async scan id covers every
         item of its request): status 'pending' or 'complete' (with the verdict), or
-        'not_found'.
+        'not_found'. Only the caller's own scans are found: an id handed to another caller
+        reads as 'not_found'.
         """
         return await run_logged(
             "pan_get_scan_results",
-            lambda: service().results(scan_ids),
+            lambda: service().results(scan_ids, owner()),
             lambda r: {
                 "scan_ids": sorted({e.scan_id for e in r.results}),
                 "entries": len(r.results),
@@ -209,11 +224,12 @@ def register_tools(server: MCPServer, service: Callable[[], ScanService], metric
         """Fetch detailed threat reports by report id (duplicates removed; 5 per request).
 
         Returns entries in input order with each detection service's verdict, action and
-        details, or status 'not_found' (also while the scan is still pending).
+        details, or status 'not_found' (also while the scan is still pending, and for another
+        caller's scan).
         """
         return await run_logged(
             "pan_get_scan_reports",
-            lambda: service().reports(report_ids),
+            lambda: service().reports(report_ids, owner()),
             lambda r: {
                 "scan_ids": sorted({e.scan_id for e in r.reports if e.scan_id}),
                 "entries": len(r.reports),

@@ -6,9 +6,9 @@ problem as text, so a batch can keep one item's error without failing the others
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 
+from airs_mcp.scan import owned_ids
 from airs_mcp.scan.batching import MAX_ASYNC_PAYLOAD_BYTES, MAX_SYNC_PAYLOAD_BYTES, dedupe
 from airs_mcp.scan.models import ScanItem
 
@@ -89,36 +89,28 @@ def check_count(count: int, what: str, limit: int) -> None:
         )
 
 
-def is_scan_id(value: str) -> bool:
-    if len(value) != 36:
-        return False
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
-
-
-def is_report_id(value: str) -> bool:
-    return value.startswith("R") and is_scan_id(value[1:])
-
-
 def bad_ids(values: Sequence[str], *, report: bool) -> list[str]:
-    check = is_report_id if report else is_scan_id
+    check = owned_ids.is_owned_report_id if report else owned_ids.is_owned_scan_id
     return [v for v in values if not check(v)]
 
 
 def query_ids(values: Sequence[str], *, report: bool, limit: int) -> list[str]:
-    """Scan ids (``report``: report ids) to query: trimmed, lower-case but for the 'R', each
-    once in input order; ``InputProblem`` naming every malformed id."""
+    """Scan ids (``report``: report ids) as the tools hand them out, to look up: trimmed, the
+    AIRS id in them lower-cased, each once in input order; ``InputProblem`` naming every
+    malformed id (a bare AIRS id is one: the tools never hand those out)."""
     what = "report_ids" if report else "scan_ids"
     check_count(len(values), what, limit)
     stripped = [v.strip() for v in values]
     bad = bad_ids(stripped, report=report)
     if bad:
-        shape = "'R' followed by a UUID" if report else "a UUID"
+        shape = "'R' followed by a scan id" if report else "a UUID, '.' and a 22-character tag"
         listed = ", ".join(repr(b) for b in dedupe(bad))
-        raise InputProblem(f"invalid {what} (each must be {shape}): {listed}")
-    # AIRS ids are lower-case UUIDs; normalising lets differently-cased copies share one query.
-    normal = [("R" + v[1:].lower()) if report else v.lower() for v in stripped]
+        raise InputProblem(
+            f"invalid {what} (each must be an id returned by pan_inline_scan or pan_batch_scan: "
+            f"{shape}): {listed}"
+        )
+    # The tag is case-sensitive; the AIRS id is not, so differently-cased copies share a query.
+    start = 1 if report else 0
+    end = start + 36
+    normal = [v[:start] + v[start:end].lower() + v[end:] for v in stripped]
     return dedupe(normal)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import uuid
 
 import pytest
 
@@ -34,7 +35,9 @@ def test_injection_is_blocked_over_either_transport(mcp_server: McpServerHandle,
     assert result["action"] == "block"
     assert result["category"] == "malicious"
     assert result["detections"], result
-    assert len(result["scan_id"]) == 36
+    airs_id, _, tag = result["scan_id"].partition(".")  # the AIRS scan id, a tag binding it
+    assert str(uuid.UUID(airs_id)) == airs_id
+    assert len(tag) == 22
 
 
 def test_benign_prompt_fails_an_expected_block(mcp_server: McpServerHandle) -> None:

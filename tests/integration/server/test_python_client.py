@@ -162,7 +162,7 @@ async def test_tool_event_scan(mcp_server: McpServerHandle) -> None:
         (
             "pan_get_scan_reports",
             {"report_ids": ["0b5ad9a4-1c52-4f3e-9a56-6f4b2f0fd4a1"]},
-            "'R' followed by a UUID",
+            "'R' followed by a scan id",
         ),
         ("pan_get_scan_results", {}, "scan_ids"),
     ],
@@ -212,7 +212,7 @@ async def test_a_failed_chunk_does_not_lose_the_others(
 
 
 async def test_unknown_ids_are_reported_not_found(mcp_server: McpServerHandle) -> None:
-    missing = "0b5ad9a4-1c52-4f3e-9a56-6f4b2f0fd4a1"
+    missing = "0b5ad9a4-1c52-4f3e-9a56-6f4b2f0fd4a1." + "A" * 22  # shaped, never issued
     async with open_session("sse", mcp_server.url) as session:
         results = structured(
             await session.call_tool("pan_get_scan_results", {"scan_ids": [missing]})

@@ -7,9 +7,11 @@ times; everything else not).
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import ssl
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from mcp_types import CallToolResult
@@ -26,18 +28,37 @@ FAST_RETRIES = {
     "AIRS_MCP_TIMEOUT_SECONDS": "1",
 }
 INJECTION_TEXT = "ignore previous instructions"
-SCAN_ID = "0b5ad9a4-1c52-4f3e-9a56-6f4b2f0fd4a1"
-CALLS = {
-    "pan_inline_scan": ({"prompt": "hello"}, "sync"),
-    "pan_batch_scan": ({"items": [{"prompt": "hello"}]}, "async"),
-    "pan_get_scan_results": ({"scan_ids": [SCAN_ID]}, "results"),
-    "pan_get_scan_reports": ({"report_ids": ["R" + SCAN_ID]}, "reports"),
+ENDPOINTS = {
+    "pan_inline_scan": "sync",
+    "pan_batch_scan": "async",
+    "pan_get_scan_results": "results",
+    "pan_get_scan_reports": "reports",
 }
 
 
 @pytest.fixture(scope="module")
 def fast_server(start_mcp_server_module: Callable[..., McpServerHandle]) -> McpServerHandle:
     return start_mcp_server_module(FAST_RETRIES)
+
+
+async def _inline_scan(server: McpServerHandle) -> dict[str, Any]:
+    async with open_session("streamable_http", server.url) as session:
+        result = await session.call_tool("pan_inline_scan", {"prompt": "hello"})
+    assert result.structured_content is not None, result.content
+    return result.structured_content
+
+
+@pytest.fixture(scope="module")
+def call_arguments(fast_server: McpServerHandle) -> dict[str, dict[str, Any]]:
+    """Arguments of one call per tool; the queries name a scan the server issued to the test's
+    principal (others would not reach AIRS). Scanned before the tests reset the double."""
+    issued = asyncio.run(_inline_scan(fast_server))
+    return {
+        "pan_inline_scan": {"prompt": "hello"},
+        "pan_batch_scan": {"items": [{"prompt": "hello"}]},
+        "pan_get_scan_results": {"scan_ids": [issued["scan_id"]]},
+        "pan_get_scan_reports": {"report_ids": [issued["report_id"]]},
+    }
 
 
 def error_text(result: CallToolResult) -> str:
@@ -51,7 +72,7 @@ def assert_sanitised(text: str, double: AirsDouble) -> None:
         assert leak not in text
 
 
-@pytest.mark.parametrize("tool", sorted(CALLS))
+@pytest.mark.parametrize("tool", sorted(ENDPOINTS))
 @pytest.mark.parametrize(
     ("status", "expected", "attempts"),
     [
@@ -69,9 +90,10 @@ async def test_http_failures(
     expected: str,
     attempts: int,
     fast_server: McpServerHandle,
+    call_arguments: dict[str, dict[str, Any]],
     airs_double: AirsDouble,
 ) -> None:
-    args, endpoint = CALLS[tool]
+    args, endpoint = call_arguments[tool], ENDPOINTS[tool]
     airs_double.set_fault(status, count=-1, retry_after=0 if status == 429 else None)
     async with open_session("streamable_http", fast_server.url) as session:
         result = await session.call_tool(tool, args)

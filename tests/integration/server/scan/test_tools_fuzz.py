@@ -132,7 +132,14 @@ big_batch = st.builds(
 )
 items = st.one_of(st.lists(scan_item, max_size=7), big_batch, wrong, edge_text)
 a_uuid = st.uuids().map(str)
+a_tag = st.text(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_", min_size=22, max_size=22
+)
+shaped_id = st.builds(lambda u, tag: f"{u}.{tag}", a_uuid, a_tag)  # well-formed, never issued
 scan_id = st.one_of(
+    shaped_id,
+    shaped_id.map(lambda i: i[:-1]),
+    shaped_id.map(lambda i: i + "A"),
     a_uuid,
     a_uuid.map(str.upper),
     a_uuid.map(lambda u: u.replace("-", "")),
@@ -144,13 +151,13 @@ scan_id = st.one_of(
 )
 id_list = st.one_of(
     st.lists(scan_id, max_size=8),
-    st.lists(a_uuid, min_size=1, max_size=12),  # valid: looked up (not found)
+    st.lists(shaped_id, min_size=1, max_size=12),  # valid: not found (never issued)
     st.lists(scan_id, min_size=1, max_size=3).map(lambda ids: ids * 3),  # duplicates
     st.builds(lambda count: [str(uuid.UUID(int=i)) for i in range(count)], st.just(10_000)),
     wrong,
     text,
 )
-report_list = st.one_of(id_list, st.lists(a_uuid.map(lambda u: "R" + u), max_size=6))
+report_list = st.one_of(id_list, st.lists(shaped_id.map(lambda i: "R" + i), max_size=6))
 
 
 def arguments(known: dict[str, st.SearchStrategy[Any]]) -> st.SearchStrategy[Any]:
@@ -181,8 +188,8 @@ TOOL_ARGUMENTS = {
 WARM_UP = {
     "pan_inline_scan": {"prompt": "warm up"},
     "pan_batch_scan": {"items": [{"prompt": "warm up"}]},
-    "pan_get_scan_results": {"scan_ids": [str(uuid.uuid4())]},
-    "pan_get_scan_reports": {"report_ids": ["R" + str(uuid.uuid4())]},
+    "pan_get_scan_results": {"scan_ids": [f"{uuid.uuid4()}.{'A' * 22}"]},
+    "pan_get_scan_reports": {"report_ids": [f"R{uuid.uuid4()}.{'A' * 22}"]},
 }
 MEMORY_GROWTH_LIMIT_KB = 32 * 1024  # measured: +12.8 MB after the 1,206 cases
 

@@ -57,31 +57,52 @@ def test_list_length_is_one_to_the_limit() -> None:
         validation.check_count(4, "scan_ids", 3)
 
 
+def shaped(airs_id: str, tag: str = "A" * 22) -> str:
+    return f"{airs_id}.{tag}"
+
+
 def test_id_validation_names_each_bad_id() -> None:
-    good = str(uuid.uuid4())
-    assert validation.bad_ids([good, "nope", good[:-1], good + "0"], report=False) == [
+    good = shaped(str(uuid.uuid4()))
+    bare = good[:36]
+    assert validation.bad_ids([good, "nope", bare, good[:-1], good + "0"], report=False) == [
         "nope",
+        bare,
         good[:-1],
         good + "0",
     ]
-    assert validation.bad_ids(["R" + good, good, "Rxyz"], report=True) == [good, "Rxyz"]
-    assert validation.is_report_id("R" + good)
+    assert validation.bad_ids(["R" + good, good, "R" + bare, "Rxyz"], report=True) == [
+        good,
+        "R" + bare,
+        "Rxyz",
+    ]
 
 
 def test_query_ids_are_trimmed_lower_cased_and_unique_in_input_order() -> None:
-    first, second = str(uuid.uuid4()), str(uuid.uuid4())
-    values = [f" {first.upper()}", second, first]
+    first = shaped(str(uuid.uuid4()), "Ab" * 11)
+    second = shaped(str(uuid.uuid4()), "cD" * 11)
+    upper_first = first[:36].upper() + first[36:]
+    values = [f" {upper_first}", second, first]
     assert validation.query_ids(values, report=False, limit=5) == [first, second]
-    reports = ["R" + second.upper(), "R" + first, "R" + second]
+    upper_second = second[:36].upper() + second[36:]
+    reports = ["R" + upper_second, "R" + first, "R" + second]
     assert validation.query_ids(reports, report=True, limit=5) == ["R" + second, "R" + first]
 
 
+def test_query_ids_keep_the_case_of_the_tag() -> None:
+    value = shaped(str(uuid.uuid4()), "aB" * 11)
+    assert validation.query_ids([value], report=False, limit=5) == [value]
+
+
 def test_query_ids_name_every_malformed_id_once() -> None:
-    good = str(uuid.uuid4())
+    good = shaped(str(uuid.uuid4()))
+    bare = good[:36]
     with pytest.raises(InputProblem) as caught:
-        validation.query_ids([good, "nope", "12345", "nope"], report=False, limit=5)
-    assert str(caught.value) == "invalid scan_ids (each must be a UUID): 'nope', '12345'"
-    with pytest.raises(InputProblem, match=r"^invalid report_ids \(each must be 'R' followed"):
+        validation.query_ids([good, "nope", bare, "nope"], report=False, limit=5)
+    assert str(caught.value) == (
+        "invalid scan_ids (each must be an id returned by pan_inline_scan or pan_batch_scan: "
+        f"a UUID, '.' and a 22-character tag): 'nope', '{bare}'"
+    )
+    with pytest.raises(InputProblem, match=r"^invalid report_ids \(each must be an id returned"):
         validation.query_ids([good], report=True, limit=5)
     with pytest.raises(InputProblem, match=r"^report_ids is empty$"):
         validation.query_ids([], report=True, limit=5)

@@ -5,7 +5,8 @@ outermost (bearer tokens or JWTs), ``BodyLimit`` on every Streamable HTTP POST (
 JSON-RPC check; the SSE transport checks its POSTs with the same pieces and binds each session to
 its opener's credential), ``StreamCapacity`` on the SSE app (session cap), ``MemoryGate`` on both
 transports (503 for new sessions near the memory limit). ``HeapTrimmer`` returns closed sessions'
-memory.
+memory. ``ConnectionAbort``, around everything uvicorn serves, lets the SSE transport reset the
+connection of a stream whose client stopped reading.
 
 The outer Starlette lifespan owns the process-wide resources: the AIRS client, the Streamable
 HTTP session manager and the SSE transport (``transport.sse``: the MCP server's own lifespan,
@@ -40,6 +41,7 @@ from airs_mcp.scan.service import ScanService
 from airs_mcp.scan.tools import register_tools
 from airs_mcp.transport.allowed_hosts import transport_security
 from airs_mcp.transport.body_limit import BodyLimit
+from airs_mcp.transport.connection_abort import ConnectionAbort
 from airs_mcp.transport.routing.session_forwarder import SessionForwarder
 from airs_mcp.transport.routing.session_router import SessionRouter
 from airs_mcp.transport.sse.stream_capacity import StreamCapacity
@@ -96,7 +98,14 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
     security = transport_security(settings)
     limit = settings.max_body_bytes
     # The SDK's Server behind MCPServer (its own sse_app() reaches it the same way).
-    sse = SseTransport(mcp._lowlevel_server, security, limit)
+    sse = SseTransport(
+        mcp._lowlevel_server,
+        security,
+        limit,
+        ping_s=settings.sse_ping_s,
+        write_timeout_s=settings.sse_write_timeout_s,
+        max_in_flight=settings.sse_max_in_flight,
+    )
     runtime.sse = sse
     streamable = mcp.streamable_http_app(
         streamable_http_path="/mcp",
@@ -179,11 +188,12 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
 
 def serve_app(app: Starlette, metrics_port: int) -> ASGIApp:
     """What uvicorn serves: ``app``, plus ``/metrics`` for requests that arrive on
-    ``metrics_port`` (a second listening socket; 0 = no metrics listener)."""
+    ``metrics_port`` (a second listening socket; 0 = no metrics listener), behind
+    ``ConnectionAbort`` (outermost: it reads uvicorn's own ``send``)."""
     if not metrics_port:
-        return app
+        return ConnectionAbort(app)
     runtime: Runtime = app.state.runtime
-    return PortDispatch(app, metrics_app(runtime.metrics), metrics_port)
+    return ConnectionAbort(PortDispatch(app, metrics_app(runtime.metrics), metrics_port))
 
 
 def _guarded(routes: list[BaseRoute], limit: int, runtime: Runtime) -> list[BaseRoute]:

@@ -43,6 +43,12 @@ MIN_BODY_BYTES = 64 * 1024
 DEFAULT_MEMORY_REFUSE_FRACTION = 0.85
 DEFAULT_HEAP_TRIM_AFTER_CLOSES = 100
 DEFAULT_HEAP_TRIM_DELAY_S = 10.0
+# SSE streams (README "Configuration reference"): pings under every proxy's idle timeout
+# (Traefik: 90 s); a write that cannot finish in time ends its stream; POSTed messages one
+# session may have in hand at once (each holds at most one write to the stream).
+DEFAULT_SSE_PING_S = 15.0
+DEFAULT_SSE_WRITE_TIMEOUT_S = 30.0
+DEFAULT_SSE_MAX_IN_FLIGHT = 64
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -83,6 +89,9 @@ class Settings:
     memory_refuse_fraction: float = DEFAULT_MEMORY_REFUSE_FRACTION  # 0: never refuse
     heap_trim_after_closes: int = DEFAULT_HEAP_TRIM_AFTER_CLOSES  # 0: never trim
     heap_trim_delay_s: float = DEFAULT_HEAP_TRIM_DELAY_S
+    sse_ping_s: float = DEFAULT_SSE_PING_S
+    sse_write_timeout_s: float = DEFAULT_SSE_WRITE_TIMEOUT_S
+    sse_max_in_flight: int = DEFAULT_SSE_MAX_IN_FLIGHT
 
     @property
     def session_routing(self) -> bool:
@@ -115,6 +124,7 @@ class Settings:
         routing_key, advertise_ip, advertise_port, peers = _routing(env)
         sessions, concurrency = _connection_limits(env)
         memory_limit, refuse_fraction, trim_after, trim_delay = _memory(env)
+        ping_s, write_timeout_s, max_in_flight = _sse_streams(env)
         return cls(
             api_key=key,
             profile_name=name or None,
@@ -176,6 +186,9 @@ class Settings:
             memory_refuse_fraction=refuse_fraction,
             heap_trim_after_closes=trim_after,
             heap_trim_delay_s=trim_delay,
+            sse_ping_s=ping_s,
+            sse_write_timeout_s=write_timeout_s,
+            sse_max_in_flight=max_in_flight,
         )
 
 
@@ -254,6 +267,25 @@ def _memory(env: Mapping[str, str]) -> tuple[int | None, float, int, float]:
             DEFAULT_HEAP_TRIM_DELAY_S,
             minimum=0,
             maximum=3600,
+        ),
+    )
+
+
+def _sse_streams(env: Mapping[str, str]) -> tuple[float, float, int]:
+    """The SSE streams' ping interval, write deadline and per-session cap on messages in hand."""
+    return (
+        _number(env, "AIRS_MCP_SSE_PING_SECONDS", DEFAULT_SSE_PING_S, minimum=0.1, maximum=300),
+        _number(
+            env,
+            "AIRS_MCP_SSE_WRITE_TIMEOUT_SECONDS",
+            DEFAULT_SSE_WRITE_TIMEOUT_S,
+            minimum=0.1,
+            maximum=600,
+        ),
+        int(
+            _number(
+                env, "AIRS_MCP_SSE_MAX_IN_FLIGHT", DEFAULT_SSE_MAX_IN_FLIGHT, minimum=1, maximum=1e5
+            )
         ),
     )
 

@@ -65,6 +65,12 @@ def test_batch_fan_out_defaults_send_100_items_at_once_within_the_tenant_limit()
             "AIRS_MCP_ALLOWED_HOSTS",
         ),
         ({**BASE, "AIRS_MCP_ALLOWED_ORIGINS": "b.example"}, "AIRS_MCP_ALLOWED_ORIGINS"),
+        ({**BASE, "AIRS_MCP_SSE_PING_SECONDS": "0"}, "AIRS_MCP_SSE_PING_SECONDS"),
+        (
+            {**BASE, "AIRS_MCP_SSE_WRITE_TIMEOUT_SECONDS": "never"},
+            "AIRS_MCP_SSE_WRITE_TIMEOUT_SECONDS",
+        ),
+        ({**BASE, "AIRS_MCP_SSE_MAX_IN_FLIGHT": "0"}, "AIRS_MCP_SSE_MAX_IN_FLIGHT"),
     ],
 )
 def test_bad_settings_name_the_variable(env: dict[str, str], variable: str) -> None:
@@ -73,6 +79,28 @@ def test_bad_settings_name_the_variable(env: dict[str, str], variable: str) -> N
     assert caught.value.variable == variable
     assert variable in str(caught.value)
     assert SECRET not in str(caught.value)
+
+
+def test_sse_stream_bounds_have_defaults_and_can_be_set() -> None:
+    default = Settings.from_env(BASE)
+    assert (default.sse_ping_s, default.sse_write_timeout_s, default.sse_max_in_flight) == (
+        15.0,
+        30.0,
+        64,
+    )
+    custom = Settings.from_env(
+        {
+            **BASE,
+            "AIRS_MCP_SSE_PING_SECONDS": "0.5",
+            "AIRS_MCP_SSE_WRITE_TIMEOUT_SECONDS": "2",
+            "AIRS_MCP_SSE_MAX_IN_FLIGHT": "3",
+        }
+    )
+    assert (custom.sse_ping_s, custom.sse_write_timeout_s, custom.sse_max_in_flight) == (
+        0.5,
+        2.0,
+        3,
+    )
 
 
 def test_profile_id_alone_is_enough() -> None:

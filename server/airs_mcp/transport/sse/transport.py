@@ -4,16 +4,27 @@ in place of the SDK's ``SseServerTransport`` and sse-starlette.
 The wire is the SDK's: the stream opens with an ``endpoint`` event naming
 ``<root>/messages/?session_id=<hex>``, answers come as ``message`` events, a POST is answered
 ``202 Accepted`` (400 for a missing or malformed id or body, 404 for an unknown session, 413
-past the body limit, as ``transport.body_limit`` answers), and comments (``: ping``) keep the stream
-alive. A session is bound to the credential that opened
+past the body limit, as ``transport.body_limit`` answers, 429 past the cap below), and
+comments (``: ping``) keep the stream alive. A session is bound to the credential that opened
 it: a POST with another valid credential gets 403.
 
 What an open session costs is the point: the stream's ASGI task, parked in
 ``receive()`` until the client goes away, and a small ``SseSession``; no task group, no memory
 streams, no buffered events. A message is handled in its POST's task and its answer written
-straight to the stream. One task pings every stream every ``ping_s``; a stream whose client
-stops reading for ``write_timeout_s`` is ended. ``end_streams`` ends every stream cleanly at
-shutdown (clients reconnect to another replica).
+straight to the stream. One task pings every stream every ``ping_s``
+(``AIRS_MCP_SSE_PING_SECONDS``). ``end_streams`` ends every stream cleanly at shutdown (clients
+reconnect to another replica).
+
+A client that stops reading its stream holds no more than this:
+
+- every write to a stream, pings and the end included, has a deadline, its wait for its turn
+  included (``AIRS_MCP_SSE_WRITE_TIMEOUT_SECONDS``); past it the stream is dropped: forgotten,
+  so that its session's POSTs get 404, and its connection reset (``sse_stream_stalled`` log
+  line);
+- each ping is its own task, so a stalled stream delays no other stream's ping;
+- a session has at most ``max_in_flight`` POSTed messages in hand (``AIRS_MCP_SSE_MAX_IN_FLIGHT``;
+  each holds at most one write to the stream, so this bounds its queued writes too); past it a
+  POST gets 429 with ``Retry-After`` and a JSON-RPC error naming the cap.
 """
 
 from __future__ import annotations
@@ -23,7 +34,7 @@ import contextlib
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -32,21 +43,26 @@ from mcp.server.auth.provider import principal_components
 from mcp.server.lowlevel.server import Server
 from mcp.server.transport_security import TransportSecurityMiddleware, TransportSecuritySettings
 from mcp.shared.message import ServerMessageMetadata
-from mcp_types import jsonrpc_message_adapter
+from mcp_types import JSONRPCMessage, JSONRPCRequest, jsonrpc_message_adapter
 from pydantic import ValidationError
 from starlette.datastructures import URL
 from starlette.requests import Request
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
+from airs_mcp.config import (
+    DEFAULT_SSE_MAX_IN_FLIGHT,
+    DEFAULT_SSE_PING_S,
+    DEFAULT_SSE_WRITE_TIMEOUT_S,
+)
 from airs_mcp.transport.body_limit import body_within, invalid_jsonrpc
+from airs_mcp.transport.connection_abort import connection_abort
 from airs_mcp.transport.routing.session_router import session_tag
 from airs_mcp.transport.sse.session import SseSession, handled_before_accepting
 
-__all__ = ["PING_S", "SseTransport"]
+__all__ = ["SseTransport"]
 
-PING_S = 15.0  # under every proxy's idle timeout (Traefik: 90 s); clients skip comments
-WRITE_TIMEOUT_S = 30.0
 PINGS_AT_ONCE = 500
+END_AT_SHUTDOWN_S = 1.0  # within uvicorn's shutdown timeout (process.shutdown.CLOSE_S)
 PING = b": ping\r\n\r\n"
 STREAM_HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
@@ -55,7 +71,10 @@ STREAM_HEADERS = [
     (b"x-accel-buffering", b"no"),  # nginx-style proxies: do not buffer the stream
 ]
 FOREIGN = "This session was opened with another credential"
-END = {"type": "http.response.body", "body": b"", "more_body": False}
+END: Message = {"type": "http.response.body", "body": b"", "more_body": False}
+BUSY = -32000  # JSON-RPC's implementation-defined server error
+BUSY_MESSAGE = "Too many messages in hand on this SSE session"
+RETRY_AFTER_S = b"1"
 
 log = logging.getLogger("airs_mcp.sse")
 
@@ -90,39 +109,83 @@ async def _plain(send: Send, status: int, text: str, headers: list[tuple[bytes, 
 
 class _Stream:
     """One open stream: the ASGI ``send`` of its GET, written under a lock so that answers,
-    pings and the final end never interleave, and never follow the end."""
+    pings and the final end never interleave, and never follow the end.
 
-    __slots__ = ("ended", "lock", "owner", "send", "session")
+    Every send has a deadline, its wait for the lock included: a client that stops reading
+    makes uvicorn's ``send`` wait for the socket to drain, forever. A send past its deadline
+    drops the stream: it is ended at once (its other writes return, no POST finds it any more)
+    and its connection is reset (``transport.connection_abort``), which also makes the GET's
+    ``receive()`` return."""
 
-    def __init__(self, send: Send, owner: Principal) -> None:
+    __slots__ = (
+        "abort",
+        "dropped",
+        "ended",
+        "in_hand",
+        "lock",
+        "on_drop",
+        "owner",
+        "send",
+        "session",
+        "timeout_s",
+    )
+
+    def __init__(
+        self,
+        send: Send,
+        owner: Principal,
+        abort: Callable[[], None] | None,
+        timeout_s: float,
+        on_drop: Callable[[], None],
+    ) -> None:
         self.send = send
         self.owner = owner
+        self.abort = abort
+        self.timeout_s = timeout_s
+        self.on_drop = on_drop
         self.lock = asyncio.Lock()
         self.ended = False
+        self.dropped = False
+        self.in_hand = 0  # POSTed messages being handled (see SseTransport.max_in_flight)
         self.session: SseSession  # set right after, with the write callback below
 
-    async def write(self, chunk: bytes, timeout_s: float = WRITE_TIMEOUT_S) -> None:
-        async with self.lock:
-            if self.ended:
-                return
-            try:
-                message = {"type": "http.response.body", "body": chunk, "more_body": True}
-                async with asyncio.timeout(timeout_s):
-                    await self.send(message)
-            except TimeoutError:
-                log.warning("sse_stream_stalled", extra={"timeout_s": timeout_s})
-                await self._end()
+    async def write(self, chunk: bytes) -> None:
+        await self._send({"type": "http.response.body", "body": chunk, "more_body": True})
 
-    async def end(self) -> None:
-        async with self.lock:
-            await self._end()
+    async def end(self, timeout_s: float | None = None) -> None:
+        await self._send(END, timeout_s=timeout_s)
 
-    async def _end(self) -> None:
-        if not self.ended:
-            self.ended = True
-            # uvicorn wakes the stream's receive() once the response is complete.
-            with contextlib.suppress(Exception):
-                await self.send(END)
+    async def _send(self, message: Message, timeout_s: float | None = None) -> None:
+        if self.dropped:  # no wait for the lock of a stream already given up
+            return
+        deadline = self.timeout_s if timeout_s is None else timeout_s
+        try:
+            async with asyncio.timeout(deadline), self.lock:
+                if self.ended:
+                    return
+                if not message.get("more_body", False):
+                    self.ended = True
+                await self.send(message)
+        except TimeoutError:
+            self.drop(deadline)
+
+    def drop(self, timeout_s: float) -> None:
+        """End the stream without a word and reset its connection: its client stopped reading."""
+        self.ended = True
+        if self.dropped:
+            return
+        self.dropped = True
+        self.on_drop()
+        log.warning(
+            "sse_stream_stalled",
+            extra={
+                "session": session_tag(self.session.session_id),
+                "timeout_s": timeout_s,
+                "connection_reset": self.abort is not None,
+            },
+        )
+        if self.abort is not None:
+            self.abort()
 
 
 class SseTransport:
@@ -134,13 +197,17 @@ class SseTransport:
         security: TransportSecuritySettings,
         max_body_bytes: int,
         message_path: str = "/messages/",
-        ping_s: float = PING_S,
+        ping_s: float = DEFAULT_SSE_PING_S,
+        write_timeout_s: float = DEFAULT_SSE_WRITE_TIMEOUT_S,
+        max_in_flight: int = DEFAULT_SSE_MAX_IN_FLIGHT,
     ) -> None:
         self.server = server
         self.security = TransportSecurityMiddleware(security)
         self.max_body_bytes = max_body_bytes
         self.message_path = message_path
         self.ping_s = ping_s
+        self.write_timeout_s = write_timeout_s
+        self.max_in_flight = max_in_flight
         self.streams: dict[str, _Stream] = {}
         self.lifespan_state: Any = None
 
@@ -159,12 +226,11 @@ class SseTransport:
                 await self.end_streams()
 
     async def end_streams(self) -> None:
-        """End every open stream with a clean end of its body (server shutdown). A stream whose
-        write is stalled on a client that stopped reading is skipped rather than waited for:
-        uvicorn's shutdown timeout closes it."""
-        for stream in list(self.streams.values()):
-            if not stream.lock.locked():
-                await stream.end()
+        """End every open stream with a clean end of its body (server shutdown), all at once; a
+        stream that cannot take its end within ``END_AT_SHUTDOWN_S`` (its client stopped
+        reading) is dropped instead."""
+        streams = list(self.streams.values())
+        await asyncio.gather(*(stream.end(END_AT_SHUTDOWN_S) for stream in streams))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":  # a WebSocket upgrade under /sse/: refused
@@ -195,7 +261,11 @@ class SseTransport:
             await refusal(scope, receive, send)
             return
         session_id = uuid.uuid4().hex
-        stream = _Stream(send, _owner(scope))
+
+        def forget() -> None:  # a dropped stream takes no more POSTs and no pings
+            self.streams.pop(session_id, None)
+
+        stream = _Stream(send, _owner(scope), connection_abort(scope), self.write_timeout_s, forget)
 
         async def write(message: dict[str, Any]) -> None:
             data = json.dumps(message, ensure_ascii=False, separators=(",", ":"))
@@ -209,7 +279,8 @@ class SseTransport:
             await stream.write(_event("endpoint", endpoint))
             # Registered only now: a ping must not come first (the session router rewrites the
             # stream's first event), and no POST can name the session before this event.
-            self.streams[session_id] = stream
+            if not stream.ended:
+                self.streams[session_id] = stream
             while (await receive())["type"] != "http.disconnect":
                 pass  # a GET has no body; this returns when the client goes or the stream ends
         finally:
@@ -248,19 +319,68 @@ class SseTransport:
         except ValidationError:
             await invalid_jsonrpc(len(body), jsonrpc_errors=False)(scope, receive, send)
             return
+        if stream.in_hand >= self.max_in_flight:
+            await self._refuse_busy(send, canonical, message)
+            return
         metadata = ServerMessageMetadata(request_context=request, can_send_request=False)
-        if handled_before_accepting(message):
-            await stream.session.handle(message, metadata)
-            await _plain(send, 202, "Accepted", [])
-        else:
-            await _plain(send, 202, "Accepted", [])
-            await stream.session.handle(message, metadata)
+        stream.in_hand += 1
+        try:
+            if handled_before_accepting(message):
+                await stream.session.handle(message, metadata)
+                await _plain(send, 202, "Accepted", [])
+            else:
+                await _plain(send, 202, "Accepted", [])
+                await stream.session.handle(message, metadata)
+        finally:
+            stream.in_hand -= 1
+
+    async def _refuse_busy(self, send: Send, session_id: str, message: JSONRPCMessage) -> None:
+        """429 with a JSON-RPC error naming the cap: the session has too many messages in hand,
+        likely because its client stopped reading its stream."""
+        log.warning(
+            "sse_message_refused",
+            extra={"session": session_tag(session_id), "max_in_flight": self.max_in_flight},
+        )
+        error = {
+            "code": BUSY,
+            "message": f"{BUSY_MESSAGE} ({self.max_in_flight}, AIRS_MCP_SSE_MAX_IN_FLIGHT); "
+            "retry once answers have arrived on the stream",
+        }
+        request_id = message.id if isinstance(message, JSONRPCRequest) else None
+        body = json.dumps({"jsonrpc": "2.0", "id": request_id, "error": error}).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 429,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"retry-after", RETRY_AFTER_S),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
 
     async def _ping_forever(self) -> None:
-        while True:
-            await asyncio.sleep(self.ping_s)
-            for count, stream in enumerate(list(self.streams.values()), start=1):
-                if not stream.lock.locked():  # a stream being written to needs no ping
-                    await stream.write(PING, timeout_s=1.0)
-                if count % PINGS_AT_ONCE == 0:
-                    await asyncio.sleep(0)  # thousands of streams: let calls run in between
+        """Every ``ping_s``, a ping to each stream not being written to. Each ping is a task of
+        its own with the write deadline, so a stream whose client stopped reading delays no
+        other stream's ping (it is dropped at its deadline); at most ``PINGS_AT_ONCE`` are
+        pending at once."""
+        pending: set[asyncio.Task[None]] = set()
+        try:
+            while True:
+                await asyncio.sleep(self.ping_s)
+                for count, stream in enumerate(list(self.streams.values()), start=1):
+                    if stream.lock.locked():  # being written to, or its last ping still pending
+                        continue
+                    pending.add(asyncio.create_task(stream.write(PING)))
+                    if len(pending) >= PINGS_AT_ONCE:
+                        _, pending = await asyncio.wait(
+                            pending, return_when=asyncio.FIRST_COMPLETED
+                        )
+                    elif count % PINGS_AT_ONCE == 0:
+                        await asyncio.sleep(0)  # thousands of streams: let calls run in between
+                pending = {ping for ping in pending if not ping.done()}
+        finally:
+            for ping in pending:
+                ping.cancel()

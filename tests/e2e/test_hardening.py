@@ -1,4 +1,4 @@
-"""The embedded cluster's hardening, checked on the running cluster (issue 10).
+"""The embedded cluster's hardening, checked on the running cluster.
 
 - the apiserver listens on the node address only (the socket table, no traffic elsewhere);
 - anonymous requests reach the health paths and nothing else;

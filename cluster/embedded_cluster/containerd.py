@@ -4,7 +4,7 @@ It never touches a containerd the host may run (docker's, or a system one): its 
 live in :data:`STATE_DIR`, and its content store and snapshots under
 ``$AIRS_MCP_CACHE/containerd`` so imported images survive ``down`` (a warm ``up`` imports
 nothing). The CRI plugin uses the ``k8s.io`` namespace, cgroupfs (``SystemdCgroup = false``), the
-sandbox image ``registry.k8s.io/pause:3.10.1`` and the project's CNI directories; pod network
+sandbox image :data:`PAUSE_IMAGE` and the project's CNI directories; pod network
 namespaces are mounted under the state directory, not in ``/run/netns``. Pod oom_score_adj
 values are clamped at containerd's own (this host withholds ``CAP_SYS_RESOURCE``).
 

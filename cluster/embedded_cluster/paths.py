@@ -14,6 +14,8 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 GOMOD_ROOT = REPO_ROOT / "cluster" / "gomod"
+# The Ansible collection's roles: their defaults pin what the roles deploy (see pins.py).
+ROLES_ROOT = REPO_ROOT / "collections" / "ansible_collections" / "airs" / "mcp_k8s" / "roles"
 
 
 def cache_root() -> Path:

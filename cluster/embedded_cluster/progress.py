@@ -2,7 +2,7 @@
 
 Plain lines (no terminal control) so CI logs show them as they come::
 
-    build: kube-apiserver started, ~160 s expected (kubernetes v1.34.4, log: ...)
+    build: kube-apiserver started, ~160 s expected (kubernetes <version>, log: ...)
     build: kube-apiserver 80 s elapsed, ~160 s expected; overall 4/14 binaries, ~35 %, ~6 min left
     build: kube-apiserver done in 172 s; overall 5/14 binaries, ~40 %, ~5 min left
 

@@ -19,6 +19,10 @@ class ManifestError(EmbeddedClusterError):
     """A module could not be downloaded or lacks a manifest; the message names it."""
 
 
+class ModuleUnavailable(ManifestError):
+    """The module is neither in the Go module cache nor downloadable (no network, no proxy)."""
+
+
 def module_dir(module: str, version: str) -> Path:
     """The extracted module in the Go module cache, downloaded first when missing."""
     proc = subprocess.run(
@@ -36,7 +40,7 @@ def module_dir(module: str, version: str) -> Path:
         info = {}
     if proc.returncode != 0 or "Dir" not in info:
         reason = info.get("Error") or proc.stderr.strip()
-        raise ManifestError(f"go mod download {module}@{version} failed: {reason}")
+        raise ModuleUnavailable(f"go mod download {module}@{version} failed: {reason}")
     return Path(info["Dir"])
 
 

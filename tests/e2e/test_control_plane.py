@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from embedded_cluster import build, controlplane, lifecycle
+from embedded_cluster import build, containerd, controlplane, lifecycle
 
 from tests.fixtures.cluster import EmbeddedCluster, command_lines, wait_for
 
@@ -24,7 +24,7 @@ def _deployment(name: str, namespace: str, *, with_selector: bool = True) -> str
         "replicas": 2,
         "template": {
             "metadata": {"labels": {"app": name}},
-            "spec": {"containers": [{"name": "main", "image": "registry.k8s.io/pause:3.10.1"}]},
+            "spec": {"containers": [{"name": "main", "image": containerd.PAUSE_IMAGE}]},
         },
     }
     if with_selector:

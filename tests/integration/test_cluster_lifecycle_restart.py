@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from embedded_cluster import controlplane, lifecycle
+from embedded_cluster import containerd, controlplane, lifecycle
 
 from tests.fixtures.cluster import EmbeddedCluster, wait_for
 
@@ -36,7 +36,7 @@ def _stale_node_objects(cluster: EmbeddedCluster) -> None:
         "spec": {
             "nodeName": name,
             "automountServiceAccountToken": False,
-            "containers": [{"name": "main", "image": "registry.k8s.io/pause:3.10.1"}],
+            "containers": [{"name": "main", "image": containerd.PAUSE_IMAGE}],
         },
     }
     api = {

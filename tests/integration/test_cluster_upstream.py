@@ -1,4 +1,5 @@
-"""`embedded-cluster manifests`: role variables pointing at real files in the Go module cache."""
+"""`embedded-cluster manifests`: role variables pointing at real files in the Go module cache,
+and its two failures told apart (a module that cannot be downloaded, a file the module lacks)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from embedded_cluster import build, upstream
+
+from tests.fixtures.ansible import role_defaults
 
 pytestmark = pytest.mark.integration
 
@@ -43,4 +47,28 @@ def test_manifests_point_at_existing_upstream_files(fmt: str) -> None:
         assert manifest.is_absolute()
         assert manifest.is_file(), f"{variable}: {manifest} does not exist"
         assert MARKERS[variable] in manifest.read_text(), f"{variable}: {manifest}"
-    assert "go.universe.tf/metallb@v0.15.2" in found["metallb_manifest_src"]
+    # The release the metallb role deploys (its default), not any other.
+    metallb = role_defaults("metallb")["metallb_version"]
+    assert f"go.universe.tf/metallb@{metallb}/" in found["metallb_manifest_src"]
+
+
+def test_a_module_that_cannot_be_downloaded_is_unavailable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The one error the manifest tests may skip on: no module, as without network."""
+    monkeypatch.setenv("GOPROXY", "off")  # a module not in the cache cannot come from anywhere
+    with pytest.raises(upstream.ModuleUnavailable, match="go mod download"):
+        upstream.module_dir("example.com/airs-mcp-k8s/not-a-module", "v0.0.1")
+
+
+def test_a_module_without_its_manifest_is_an_error_not_unavailable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A module that is there but lacks the file (a moved manifest) must fail a test, not skip
+    it: the error is a ManifestError and not a ModuleUnavailable."""
+    real = build.MANIFEST_SOURCES[0]
+    moved = build.ManifestSource(real.module, real.version, {"metallb_manifest_src": "moved.yaml"})
+    monkeypatch.setattr(build, "MANIFEST_SOURCES", (moved,))
+    with pytest.raises(upstream.ManifestError, match=r"has no moved\.yaml") as raised:
+        upstream.upstream_manifests()
+    assert not isinstance(raised.value, upstream.ModuleUnavailable)

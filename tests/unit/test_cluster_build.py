@@ -1,4 +1,5 @@
-"""The embedded cluster's version table agrees with the wrapper modules and the cache layout."""
+"""The embedded cluster's component table agrees with the wrapper modules (and MetalLB's with
+the metallb role) and the cache layout."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from pathlib import Path
 import pytest
 from embedded_cluster import build
 from embedded_cluster.build import Target
+
+from tests.fixtures.ansible import role_defaults
 
 
 @pytest.mark.parametrize("name", sorted(build.COMPONENTS))
@@ -20,22 +23,39 @@ def test_wrapper_module_pins_the_table_version(name: str) -> None:
     assert (comp.module_dir / "go.sum").exists()
 
 
+def test_metallb_is_built_at_the_release_the_role_deploys() -> None:
+    """The metallb role's default is MetalLB's one version; the wrapper module Go builds from
+    must require that release (Go cannot read the role's defaults)."""
+    comp = build.COMPONENTS["metallb"]
+    go_mod = (comp.module_dir / "go.mod").read_text()
+    role = role_defaults("metallb")["metallb_version"]
+    assert comp.version == role
+    assert re.search(rf"^\s*{re.escape(comp.module)} {re.escape(role)}\b", go_mod, re.M), (
+        f"{comp.module_dir}/go.mod does not require {comp.module} {role} (metallb_version)"
+    )
+
+
 def test_kubernetes_binaries_land_where_the_prebuilt_cache_is(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("AIRS_MCP_CACHE", str(tmp_path))
     path = build.binary_path("kubernetes", "kube-apiserver")
-    assert path == tmp_path / "bin" / "kubernetes-v1.34.4" / "kube-apiserver"
-    assert build.binary_path("etcd", "etcd") == tmp_path / "bin" / "etcd-v3.6.16" / "etcd"
+    kubernetes, etcd = build.KUBERNETES_VERSION, build.component("etcd").version
+    assert path == tmp_path / "bin" / f"kubernetes-{kubernetes}" / "kube-apiserver"
+    assert build.binary_path("etcd", "etcd") == tmp_path / "bin" / f"etcd-{etcd}" / "etcd"
 
 
 def test_kubernetes_version_is_stamped_into_the_binaries() -> None:
     flags = " ".join(build.COMPONENTS["kubernetes"].ldflags)
+    version = build.COMPONENTS["kubernetes"].version
+    release = re.fullmatch(r"v(\d+)\.(\d+)\.\d+", version)
+    assert release, version
+    major, minor = release.groups()
     for expected in (
-        "-X k8s.io/component-base/version.gitVersion=v1.34.4",
-        "-X k8s.io/component-base/version.gitMajor=1",
-        "-X k8s.io/component-base/version.gitMinor=34",
-        "-X k8s.io/client-go/pkg/version.gitVersion=v1.34.4",
+        f"-X k8s.io/component-base/version.gitVersion={version}",
+        f"-X k8s.io/component-base/version.gitMajor={major}",
+        f"-X k8s.io/component-base/version.gitMinor={minor}",
+        f"-X k8s.io/client-go/pkg/version.gitVersion={version}",
     ):
         assert expected in flags
 

@@ -66,14 +66,14 @@ def test_heartbeat_names_elapsed_expected_and_overall_progress() -> None:
     progress.started("etcd")
     clock.now += 60
     progress.finished("etcd")
-    progress.started("kube-apiserver", "kubernetes v1.34.4")
+    progress.started("kube-apiserver", "kubernetes v1.2.3")
     clock.now += 80
     progress.heartbeat()
     lines = out.getvalue().splitlines()
     assert lines == [
         "build: etcd started, ~60 s expected",
         "build: etcd done in 60 s; overall 1/3 binaries, ~21 %, ~4 min left",
-        "build: kube-apiserver started, ~3 min expected (kubernetes v1.34.4)",
+        "build: kube-apiserver started, ~3 min expected (kubernetes v1.2.3)",
         # done 60 + 80 of 60 + 80 + 80 + 60; left: 80 s of the apiserver, then kubelet's 60
         "build: kube-apiserver 80 s elapsed, ~3 min expected; "
         "overall 1/3 binaries, ~50 %, ~2 min left",

@@ -23,7 +23,8 @@ func reapChildren() {
 
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "-v" {
-		fmt.Println("airs-pause 3.10.1")
+		// The image tag (embedded_cluster.containerd.PAUSE_IMAGE) is the version, not restated here.
+		fmt.Println("airs-pause")
 		return
 	}
 	if os.Getpid() != 1 {

@@ -40,7 +40,7 @@ def image_ref(reference: str, digest: str) -> str:
 
 
 def repository(reference: str) -> str:
-    """``quay.io/metallb/controller:v0.15.2`` -> ``quay.io/metallb/controller``."""
+    """``quay.io/metallb/controller:v1.0.0`` -> ``quay.io/metallb/controller``."""
     name = reference.split("@", 1)[0]
     last = name.rsplit("/", 1)[-1]
     return name[: len(name) - len(last)] + last.split(":", 1)[0]

@@ -3,6 +3,8 @@
 - ``run_playbook(name, kubeconfig, ...)``: ``ansible-playbook playbooks/<name>`` with the example
   inventory and a vault password file; returns a :class:`PlaybookRun` (exit status, output, the
   PLAY RECAP counters, a check that no secret leaked into the output).
+- ``run_installed_playbook(name, ...)``: ``ansible-playbook airs.mcp_k8s.<name>`` of an installed
+  collection, run from outside the checkout.
 - ``run_deploy_script(env, timeout=...)``: ``bash scripts/deploy.sh``, what ``make deploy`` runs.
 """
 
@@ -73,15 +75,79 @@ def run_playbook(
     throwaway_cluster: bool = True,
     collections_path: Path | None = None,
 ) -> PlaybookRun:
-    """Run ``playbooks/<name>`` with the example inventory; stdout and stderr in one string.
+    """Run ``playbooks/<name>`` from the checkout (its ansible.cfg) with the example inventory;
+    stdout and stderr in one string.
 
     ``throwaway_cluster`` passes the molecule scenarios' vars file that lets the mcp_secret role
     accept the example inventory's placeholder key and demo token (refused on any other cluster).
+    ``collections_path`` takes the collection from another place than the checkout (e.g. an
+    installed tarball).
     """
+    env = {"ANSIBLE_CONFIG": str(ROOT / "ansible.cfg")}
+    if collections_path:
+        env["ANSIBLE_COLLECTIONS_PATH"] = str(collections_path)
+    return _ansible_playbook(
+        f"playbooks/{name}",
+        kubeconfig,
+        cwd=ROOT,
+        env=env,
+        vault_password_file=vault_password_file,
+        vars_files=vars_files,
+        args=args,
+        timeout=timeout,
+        throwaway_cluster=throwaway_cluster,
+    )
+
+
+def run_installed_playbook(
+    name: str,
+    kubeconfig: Path,
+    *,
+    collections_path: Path,
+    workdir: Path,
+    vault_password_file: Path,
+    vars_files: Sequence[Path] = (),
+    args: Sequence[str] = (),
+    timeout: float = 900,
+) -> PlaybookRun:
+    """``ansible-playbook airs.mcp_k8s.<name>`` as a user of the installed collection runs it:
+    from ``workdir``, with an empty ansible.cfg there, and ``collections_path`` as the only
+    collections path (besides the collections the ``ansible`` package bundles); the example
+    inventory and the throw-away cluster's vars as in :func:`run_playbook`."""
+    config = workdir / "ansible.cfg"
+    config.touch()
+    env = {"ANSIBLE_CONFIG": str(config), "ANSIBLE_COLLECTIONS_PATH": str(collections_path)}
+    return _ansible_playbook(
+        f"airs.mcp_k8s.{name}",
+        kubeconfig,
+        cwd=workdir,
+        env=env,
+        vault_password_file=vault_password_file,
+        vars_files=vars_files,
+        args=args,
+        timeout=timeout,
+        throwaway_cluster=True,
+        isolated=True,
+    )
+
+
+def _ansible_playbook(
+    playbook: str,
+    kubeconfig: Path,
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+    vault_password_file: Path,
+    vars_files: Sequence[Path],
+    args: Sequence[str],
+    timeout: float,
+    throwaway_cluster: bool,
+    isolated: bool = False,
+) -> PlaybookRun:
     throwaway = (THROWAWAY_CLUSTER_VARS,) if throwaway_cluster else ()
     cmd = [
         str(ROOT / ".venv" / "bin" / "ansible-playbook"),
-        f"playbooks/{name}",
+        playbook,
         "-i",
         str(INVENTORY / "hosts.yml"),
         "--vault-password-file",
@@ -89,20 +155,19 @@ def run_playbook(
         *(f"-e@{p}" for p in (*throwaway, *vars_files)),
         *args,
     ]
-    env = {
-        **os.environ,
+    full_env = {
+        # A user's run of the installed collection sees none of the caller's Ansible settings.
+        **{k: v for k, v in os.environ.items() if not (isolated and k.startswith("ANSIBLE_"))},
         "KUBECONFIG": str(kubeconfig),
-        "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
         "ANSIBLE_NOCOLOR": "1",
         "ANSIBLE_FORCE_COLOR": "0",
-        # The collection from another place than the checkout (e.g. an installed tarball).
-        **({"ANSIBLE_COLLECTIONS_PATH": str(collections_path)} if collections_path else {}),
         "PATH": f"{ROOT / '.venv' / 'bin'}:{os.environ.get('PATH', '')}",
+        **env,
     }
     proc = subprocess.run(
         cmd,
-        cwd=ROOT,
-        env=env,
+        cwd=cwd,
+        env=full_env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

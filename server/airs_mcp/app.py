@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from mcp.server.auth.middleware.auth_context import AuthContextMiddleware
+from mcp.server.caching import CacheHint
 from mcp.server.mcpserver import MCPServer
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -56,6 +57,11 @@ INSTRUCTIONS = (
     "prompt or returning a response; block content whose action is 'block'."
 )
 
+# Caching hints of the 2026-07-28 revision (ttlMs, cacheScope). The tool list and the discover
+# result are the same for every caller and change only with a release: clients and shared caches
+# may keep them for 5 minutes (the SDK's default, 0 ms and private, makes every client re-fetch).
+STABLE_RESULT_HINT = CacheHint(ttl_ms=300_000, scope="public")
+
 
 class Runtime:
     """Process state shared by the routes: the live service, readiness flags and the metrics
@@ -86,7 +92,11 @@ class Runtime:
 
 def build_mcp(runtime: Runtime) -> MCPServer:
     server: MCPServer = MCPServer(
-        name=SERVER_NAME, version=__version__, instructions=INSTRUCTIONS, log_level="WARNING"
+        name=SERVER_NAME,
+        version=__version__,
+        instructions=INSTRUCTIONS,
+        log_level="WARNING",
+        cache_hints={"server/discover": STABLE_RESULT_HINT, "tools/list": STABLE_RESULT_HINT},
     )
     register_tools(server, runtime.service, runtime.metrics)
     return server
@@ -198,14 +208,17 @@ def serve_app(app: Starlette, metrics_port: int) -> ASGIApp:
 
 def _guarded(routes: list[BaseRoute], limit: int, runtime: Runtime) -> list[BaseRoute]:
     """The Streamable HTTP route behind ``MemoryGate``, ``BodyLimit`` and the shutdown's
-    ``DrainGate``."""
+    ``DrainGate``, for POST only: a stateless endpoint has no stream to offer a 2025 client's
+    GET (the SDK would hold an empty one open) and no session to DELETE, so both get 405."""
     out: list[BaseRoute] = []
     for route in routes:
         if isinstance(route, Route):
             gate = DrainGate(route.endpoint, lambda: runtime.shutting_down, runtime.metrics)
             guarded = BodyLimit(gate, limit, jsonrpc_errors=True)
             route = Route(
-                route.path, endpoint=MemoryGate(guarded, runtime.memory, runtime.metrics, "http")
+                route.path,
+                endpoint=MemoryGate(guarded, runtime.memory, runtime.metrics, "http"),
+                methods=["POST"],
             )
         out.append(route)
     return out

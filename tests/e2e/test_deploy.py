@@ -5,16 +5,20 @@ endpoint), the compact progress, ``verify.yml``, a live scan from the external c
 and the closing summary. Then, from the client namespace (``airs-client``, standing in for
 another machine on the node's LAN) through the MetalLB address: the ``mcp`` Python SDK client
 calls all four tools and gets the double's verdicts, ``curl`` sees the SSE ``endpoint`` event and
-404 everywhere else; the HPA reads real metrics; a second run changes nothing and ``--check``
-after it reports nothing; the NodePort fallback (MetalLB off in the inventory) serves the same
-clients; ``uninstall.yml`` removes everything. ``verify.yml`` and ``uninstall.yml`` run with
-``-vvv`` there, and their output holds neither the API key nor a client token (plain or base64).
+404 everywhere but ``/sse/`` and ``/mcp``; on ``/mcp`` (stateless, no cookie) the TypeScript SDK
+v2 and Python clients speak the 2026-07-28 revision, the snippets the summary prints work as
+printed, and requests spread over the pods; the HPA reads real metrics; a second run changes
+nothing and ``--check`` after it reports nothing; the NodePort fallback (MetalLB off in the
+inventory) serves the same clients; ``uninstall.yml`` removes everything. ``verify.yml`` and
+``uninstall.yml`` run with ``-vvv`` there, and their output holds neither the API key nor a client
+token (plain or base64).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -26,7 +30,7 @@ from typing import Any
 
 import pytest
 from airs_deploy import token as airs_token
-from embedded_cluster import containerd, images, network
+from embedded_cluster import cleanup, containerd, images, network
 from embedded_cluster.imaging import project_image
 
 from harness.client_process import ClientProcess
@@ -40,7 +44,15 @@ from tests.fixtures.ansible import (
     write_vars,
 )
 from tests.fixtures.cluster import EmbeddedCluster, wait_for
-from tests.fixtures.node import INSPECTOR_V2_CLI, NODE, node_env
+from tests.fixtures.modern_clients import (
+    INJECTION,
+    MODERN,
+    TOOLS_IN_ORDER,
+    assert_modern_session,
+    run_python_client,
+    run_ts_client,
+)
+from tests.fixtures.node import INSPECTOR_V2_CLI, NODE, NODE_MODULES, node_env
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -50,6 +62,7 @@ HELD_SESSIONS = Path(__file__).with_name("clients") / "held_sessions.py"
 PUBLIC_ADDRESS = "10.234.17.200"  # airs_public_address of the example inventory
 WEB_PORT = 8080  # traefik_service_port's default
 SSE_URL = f"http://{PUBLIC_ADDRESS}:{WEB_PORT}/sse/"
+MCP_URL = f"http://{PUBLIC_ADDRESS}:{WEB_PORT}/mcp"  # routed by the example inventory
 HTTPS_URL = f"https://{PUBLIC_ADDRESS}:8443/sse/"  # traefik_service_websecure_port's default
 NAMESPACES = ("aisecurity", "traefik", "airs-demo", "metallb-system")
 # Where deploy.sh writes the HTTPS certificate's CA (mcp_ingress_tls_ca_file).
@@ -182,6 +195,9 @@ def test_deploy_ends_with_the_endpoint_and_a_live_block_verdict(dep: Deployed) -
     assert '"mcp-remote"' in tail
     assert f'"{SSE_URL}",' in tail
     assert '"Authorization:${AUTH_HEADER}"' in tail
+    assert f"MCP Streamable HTTP:      {MCP_URL}" in tail
+    assert "  Streamable HTTP: pan_inline_scan of a prompt injection -> action: block" in tail
+    assert f"--cli {MCP_URL} --transport http" in tail
     assert "make down" in tail
     # Progress, not diffs, on the terminal; every step named with its time.
     assert "--- before" not in dep.output
@@ -208,7 +224,10 @@ def test_objects_are_in_place(dep: Deployed) -> None:
     container = server["spec"]["template"]["spec"]["containers"][0]
     env = {item["name"]: item.get("value") for item in container["env"]}
     assert env["SSL_CERT_FILE"] == "/etc/airs-mcp/airs-ca/ca.pem"
-    bundle = kubectl("get", "configmap", "aisecurity-mcp-server-airs-ca", "-n", "aisecurity",
+    (volume,) = [v for v in server["spec"]["template"]["spec"]["volumes"] if v["name"] == "airs-ca"]
+    # An immutable snapshot named by the bundle's content.
+    assert volume["configMap"]["name"].startswith("aisecurity-mcp-server-airs-ca-")
+    bundle = kubectl("get", "configmap", volume["configMap"]["name"], "-n", "aisecurity",
                      "-o", "jsonpath={.data.ca\\.pem}").stdout  # fmt: skip
     assert bundle.startswith("-----BEGIN CERTIFICATE-----")
     double = kubectl("get", "deployment", "airs-api-double", "-n", "airs-demo",
@@ -276,6 +295,116 @@ def test_pod_security_admission_restricted_is_enforced(dep: Deployed, tmp_path: 
 
 def test_python_sdk_client_calls_all_four_tools_through_the_load_balancer(dep: Deployed) -> None:
     assert_double_verdicts(all_tools(SSE_URL, client_token(dep.cluster)))
+
+
+@pytest.mark.parametrize(
+    ("client", "mode"),
+    [("typescript", "pin"), ("typescript", "auto"), ("python", "pin"), ("python", "auto")],
+)
+def test_2026_clients_get_block_on_mcp_through_the_load_balancer(
+    client: str, mode: str, dep: Deployed
+) -> None:
+    """The TypeScript SDK v2 client and the Python client, pinned to the 2026-07-28 revision and
+    in auto mode, from the client namespace through MetalLB and Traefik to the replicas."""
+    run = run_ts_client if client == "typescript" else run_python_client
+    report = run(MCP_URL, mode, INJECTION, client_token(dep.cluster), network.client_argv)
+    assert_modern_session(report)
+
+
+def _snippet(output: str, heading: str) -> str:
+    """A client snippet of the summary, from the line after ``heading`` to the next line indented
+    less than the snippet, without the summary's indent."""
+    lines = output[output.rindex(heading) :].splitlines()[1:]
+    body = []
+    for line in lines:
+        if line and not line.startswith("    "):
+            break
+        body.append(line.removeprefix("    "))
+    return "\n".join(body).strip() + "\n"
+
+
+def test_the_printed_streamable_http_snippets_scan_as_printed(
+    dep: Deployed, tmp_path: Path
+) -> None:
+    token = client_token(dep.cluster)
+    python = tmp_path / "scan.py"
+    python.write_text(_snippet(dep.output, "  Python (pip install mcp; 2026-07-28 by default):"))
+    ran = in_client_netns(sys.executable, str(python), token=token)
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    assert ran.stdout.split() == [MODERN, "block"]
+    # An ES module resolves packages from its own directory up, not from NODE_PATH.
+    (tmp_path / "node_modules").symlink_to(NODE_MODULES)
+    typescript = tmp_path / "scan.mjs"
+    typescript.write_text(
+        _snippet(dep.output, "  TypeScript (npm install @modelcontextprotocol/client; save as")
+    )
+    ran = in_client_netns(str(NODE), str(typescript), token=token)
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    assert ran.stdout.split() == [MODERN, "block"]
+
+
+def _modern_curl(token: str, method: str, params: dict[str, Any], *headers: str) -> tuple[str, Any]:
+    """One 2026-07-28 request by curl from the client namespace: (response head, JSON body).
+    ``headers`` are added, an ``Mcp-Name`` among them instead of the one matching the body."""
+    meta = {
+        "io.modelcontextprotocol/protocolVersion": MODERN,
+        "io.modelcontextprotocol/clientCapabilities": {},
+    }
+    body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": {**params, "_meta": meta}}
+    named = "name" in params and not any(h.lower().startswith("mcp-name:") for h in headers)
+    name = ("-H", f"Mcp-Name: {params['name']}") if named else ()
+    sent = [arg for header in headers for arg in ("-H", header)]
+    answer = in_client_netns("curl", "-s", "-i", "--max-time", "30", "-X", "POST",
+                             "-H", "Content-Type: application/json",
+                             "-H", "Accept: application/json, text/event-stream",
+                             "-H", f"Authorization: Bearer {token}",
+                             "-H", f"MCP-Protocol-Version: {MODERN}", "-H", f"Mcp-Method: {method}",
+                             *name, *sent, "--data", json.dumps(body), MCP_URL,
+                             timeout=60)  # fmt: skip
+    head, _, payload = answer.stdout.partition("\n\n")  # text mode turned CRLF into LF
+    return head.lower(), json.loads(payload)
+
+
+def test_mcp_is_stateless_through_the_load_balancer(dep: Deployed) -> None:
+    """/mcp without affinity: no cookie and no session id, the same tool list from whichever
+    replica answers, calls spread over the pods, and the server's own answers (405, 400
+    HeaderMismatch) pass Traefik untouched."""
+    token = client_token(dep.cluster)
+    since = time.time()
+    listings = []
+    for _ in range(6):
+        head, answer = _modern_curl(token, "tools/list", {})
+        assert head.startswith("http/1.1 200"), head
+        assert "set-cookie" not in head
+        assert "mcp-session-id" not in head
+        listings.append(answer["result"]["tools"])
+    assert [tool["name"] for tool in listings[0]] == TOOLS_IN_ORDER
+    assert all(listing == listings[0] for listing in listings)
+    for index in range(12):
+        scan = {"name": "pan_inline_scan", "arguments": {"prompt": f"{INJECTION} ({index})"}}
+        head, answer = _modern_curl(token, "tools/call", scan)
+        assert answer["result"]["structuredContent"]["action"] == "block", answer
+    listing = ("get", "pods", "-n", "aisecurity",
+               "-l", "app.kubernetes.io/name=aisecurity-mcp-server",
+               "-o", "jsonpath={.items[*].metadata.name}")  # fmt: skip
+    start = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(since))
+    calls = {}
+    for pod in dep.cluster.kubectl(*listing).stdout.split():
+        log = dep.cluster.kubectl("logs", "-n", "aisecurity", pod, f"--since-time={start}").stdout
+        entries = [json.loads(line) for line in log.splitlines() if '"msg": "tool_call"' in line]
+        # --since-time has whole seconds: the previous test's calls may share the first one
+        calls[pod] = sum(_log_time(entry) >= since for entry in entries)
+    assert sum(calls.values()) == 12, calls
+    assert sum(1 for count in calls.values() if count) >= 2, calls
+    scan = {"name": "pan_inline_scan", "arguments": {"prompt": INJECTION}}
+    head, answer = _modern_curl(token, "tools/call", scan, "Mcp-Name: pan_batch_scan")
+    assert head.startswith("http/1.1 400"), head
+    assert answer["error"]["code"] == -32020  # HeaderMismatch, from the server
+    stream = in_client_netns("curl", "-s", "-i", "--max-time", "10",
+                             "-H", f"Authorization: Bearer {token}",
+                             "-H", "Accept: text/event-stream", MCP_URL, timeout=30)  # fmt: skip
+    assert stream.stdout.lower().startswith("http/1.1 405"), stream.stdout[:300]
+    assert "allow: post" in stream.stdout.lower()
 
 
 def test_no_or_wrong_token_gets_401_through_the_load_balancer(dep: Deployed) -> None:
@@ -628,10 +757,23 @@ CLEAR_FAULTS = (
 )
 
 
+DOUBLE_STATS = (
+    "import ssl, urllib.request\n"
+    "url = 'https://127.0.0.1:8443/_double/stats'\n"
+    "context = ssl._create_unverified_context()\n"
+    "print(urllib.request.urlopen(url, context=context, timeout=10).read().decode())\n"
+)
+
+
 def _double_pod(cluster: EmbeddedCluster) -> str:
     return cluster.kubectl("get", "pods", "-n", "airs-demo", "-l",
                            "app.kubernetes.io/name=airs-api-double",
                            "-o", "jsonpath={.items[0].metadata.name}").stdout  # fmt: skip
+
+
+def _double_in_flight(cluster: EmbeddedCluster, pod: str) -> int:
+    """The requests the double (pod) is answering now."""
+    return int(json.loads(_exec_python(cluster, "airs-demo", pod, DOUBLE_STATS))["in_flight"])
 
 
 def test_a_pod_killed_mid_call_ends_its_stream_and_the_client_carries_on(
@@ -658,7 +800,8 @@ def test_a_pod_killed_mid_call_ends_its_stream_and_the_client_carries_on(
         _exec_python(dep.cluster, "airs-demo", double, SLOW_SCANS)
         client.send("go")
         assert client.read_json(30, "start of the slow call") == {"started": True}
-        time.sleep(1)  # the call is at the double now
+        wait_for(lambda: _double_in_flight(dep.cluster, double) >= 1, "the slow call at the double",
+                 timeout_s=30, interval_s=0.5)  # fmt: skip
         dep.cluster.kubectl("delete", "pod", owner, "-n", "aisecurity", "--wait=false")
         in_flight = client.read_json(60, "in-flight outcome")["in_flight"]  # bounded by 45 s
         # Up to 60 tries a second apart until the old stream fails, then one reconnect.
@@ -771,7 +914,7 @@ def test_curl_sees_the_endpoint_event_and_404_elsewhere(dep: Deployed) -> None:
     assert "event: endpoint" in stream.stdout
     assert "data: /sse/messages/?session_id=" in stream.stdout
     base = f"http://{PUBLIC_ADDRESS}:{WEB_PORT}"
-    for path in ("/", "/sse", "/mcp", "/healthz", "/readyz", "/metrics"):
+    for path in ("/", "/sse", "/mcp/", "/healthz", "/readyz", "/metrics"):
         code = in_client_netns("curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
                                "--max-time", "10", base + path, timeout=30)  # fmt: skip
         assert code.stdout == "404", (path, code)
@@ -967,6 +1110,20 @@ def _probe_from_another_namespace(dep: Deployed, urls: list[str], name: str) -> 
     return dep.cluster.kubectl("logs", name, "-n", PROBE_NAMESPACE).stdout.splitlines()
 
 
+def _policy_rules(namespace: str, name: str) -> list[str]:
+    """kube-router's iptables rules for a NetworkPolicy: its chain's rules and the pods' jumps
+    to it, found by the comments kube-router gives them (they name the policy)."""
+    named = re.compile(
+        rf"selected by policy name:? {re.escape(name)} namespace {re.escape(namespace)}(?![\w-])"
+        rf"|run through nw policy {re.escape(name)}(?![\w-])"
+    )
+    rules = []
+    for _tool, save in cleanup.IPTABLES_TOOLS:
+        dump = subprocess.run([save, "-t", "filter"], capture_output=True, text=True, check=False)
+        rules += [line for line in dump.stdout.splitlines() if named.search(line)]
+    return rules
+
+
 def test_network_policy_admits_only_traefik_to_the_server_pods(dep: Deployed) -> None:
     pods = json.loads(dep.cluster.kubectl("get", "pods", "-n", "aisecurity", "-l",
                                           "app.kubernetes.io/name=aisecurity-mcp-server",
@@ -979,8 +1136,10 @@ def test_network_policy_admits_only_traefik_to_the_server_pods(dep: Deployed) ->
         assert [line.split()[0] for line in blocked] == ["unreachable"] * len(urls), blocked
         # The same probe without the policy reaches every pod: the policy, not the network,
         # kept it out.
+        assert _policy_rules("aisecurity", "aisecurity-mcp-server"), "kube-router never enforced it"
         dep.cluster.kubectl("delete", "networkpolicy", "aisecurity-mcp-server", "-n", "aisecurity")
-        time.sleep(3)
+        wait_for(lambda: not _policy_rules("aisecurity", "aisecurity-mcp-server"),
+                 "kube-router removing the policy's rules", timeout_s=60, interval_s=1)  # fmt: skip
         allowed = _probe_from_another_namespace(dep, urls, "without-policy")
         assert [line.split()[0] for line in allowed] == ["reachable"] * len(urls), allowed
     finally:

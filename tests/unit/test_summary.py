@@ -85,3 +85,59 @@ def test_https_endpoint_its_ca_and_the_clear_text_warning_are_shown() -> None:
     only_https = summary.render({**report, "sse_url": report["https_sse_url"]}, CHECK, False, "")
     assert "clear text" not in only_https
     assert only_https.count("https://10.234.17.200:8443/sse/") >= 1
+
+
+ROUTED = {**REPORT, "mcp_url": "http://10.234.17.200:8080/mcp"}
+
+
+def _block(text: str, start: str, end: str) -> str:
+    """The snippet between the line ``start`` and the next line starting with ``end``, dedented."""
+    lines = text[text.index(start) :].splitlines()[1:]
+    body = []
+    for line in lines:
+        if line.startswith(end):
+            break
+        body.append(line.removeprefix("    "))
+    return "\n".join(body).strip() + "\n"
+
+
+def test_a_routed_mcp_endpoint_comes_first_with_clients_of_the_2026_revision() -> None:
+    https = {**ROUTED, "https_sse_url": "https://10.234.17.200:8443/sse/"}
+    text = summary.render(https, CHECK, demo=True, netns="airs-client", mcp_check=CHECK)
+    assert "MCP Streamable HTTP:      http://10.234.17.200:8080/mcp" in text
+    assert "  and over HTTPS:         https://10.234.17.200:8443/mcp" in text
+    assert "not routed" not in text
+    streamable = text.index("Connect a client over Streamable HTTP")
+    sse = text.index("Connect a client over SSE")
+    assert streamable < sse
+    assert "deprecated by the 2026-07-28 revision" in text[sse:]
+    assert "--cli http://10.234.17.200:8080/mcp --transport http --method tools/call" in text
+    typescript = _block(text, "  TypeScript (npm install @modelcontextprotocol/client", "Connect")
+    assert 'new URL("http://10.234.17.200:8080/mcp")' in typescript
+    assert 'versionNegotiation: { mode: { pin: "2026-07-28" } }' in typescript
+    python = _block(text, "  Python (pip install mcp; 2026-07-28 by default)", "  TypeScript")
+    compile(python, "snippet.py", "exec")  # the printed snippet is valid Python as printed
+    assert 'streamable_http_client("http://10.234.17.200:8080/mcp"' in python
+    assert "airs-mcp-check http://10.234.17.200:8080/mcp --expect-action block" in text
+    assert text.count("pan_inline_scan of a prompt injection -> action: block") == 2
+
+
+def test_without_mcp_the_summary_names_no_streamable_client() -> None:
+    text = summary.render(REPORT, CHECK, demo=False, netns="")
+    assert "Connect a client:" in text
+    assert "Streamable HTTP (new clients" not in text
+    assert "/mcp" not in text
+
+
+def test_a_routed_mcp_without_a_passing_check_fails_the_summary(tmp_path: Path) -> None:
+    report = tmp_path / "endpoint.json"
+    report.write_text(json.dumps(ROUTED))
+    check = tmp_path / "check.json"
+    check.write_text(json.dumps(CHECK))
+    mcp_check = tmp_path / "check-mcp.json"
+    args = ["--report", str(report), "--check", str(check)]
+    assert summary.main(args) == 1  # routed, but not checked
+    mcp_check.write_text(json.dumps({**CHECK, "ok": False, "error": "HTTP 404"}))
+    assert summary.main([*args, "--mcp-check", str(mcp_check)]) == 1
+    mcp_check.write_text(json.dumps({**CHECK, "url": ROUTED["mcp_url"]}))
+    assert summary.main([*args, "--mcp-check", str(mcp_check)]) == 0

@@ -4,10 +4,15 @@
 # Default (no KUBECONFIG, no AIRS_INVENTORY): the embedded cluster in DEMO MODE. The cluster's
 # components and the project images are built (cached, in parallel), the cluster started, and
 # playbooks/demo.yml runs the AIRS API double as the AIRS endpoint before site.yml, since the
-# AIRS cloud cannot be reached from here. With KUBECONFIG set (or AIRS_INVENTORY pointing at your
-# own inventory) the embedded cluster is left alone and playbooks/site.yml runs against yours.
+# AIRS cloud cannot be reached from here. With AIRS_NODES=N (N > 1) the same happens on a local
+# kind cluster of one control plane and N-1 workers instead (embedded_cluster.kind_cluster: its own
+# docker network as the LAN, clients in network namespaces on it). With KUBECONFIG set (or
+# AIRS_INVENTORY pointing at your own inventory) no local cluster is touched and
+# playbooks/site.yml runs against yours.
 #
 # Environment:
+#   AIRS_NODES                nodes of the local cluster: 1 (default) the embedded single node,
+#                             more a kind cluster (docs/multi-node.md)
 #   AIRS_INVENTORY            inventory directory (default inventories/example)
 #   AIRS_VAULT_PASSWORD_FILE  vault password file; the example inventory falls back to its
 #                             public demo password (never do that with real keys)
@@ -33,10 +38,16 @@ fail() { echo "deploy: FAILED: $*" >&2; exit 1; }
 inventory="${AIRS_INVENTORY:-inventories/example}"
 [ -f "$inventory/hosts.yml" ] || { echo "deploy: no $inventory/hosts.yml" >&2; exit 2; }
 
+# embedded=1: a throw-away local cluster this script starts (the embedded node, or kind).
 embedded=1
+nodes="${AIRS_NODES:-1}"
+[[ "$nodes" =~ ^[1-9][0-9]*$ ]] || { echo "deploy: AIRS_NODES must be a positive number" >&2; exit 2; }
 if [ -n "${KUBECONFIG:-}" ] || [ -n "${AIRS_INVENTORY:-}" ]; then
   embedded=0
+  [ "$nodes" = "1" ] || { echo "deploy: AIRS_NODES is for the local cluster; unset KUBECONFIG and AIRS_INVENTORY" >&2; exit 2; }
 fi
+kind=0
+[ "$nodes" -gt 1 ] && kind=1
 demo="${AIRS_DEMO:-$embedded}"
 
 vault_pass="${AIRS_VAULT_PASSWORD_FILE:-}"
@@ -80,7 +91,15 @@ logged() {
   fi
 }
 
-if [ "$embedded" = "1" ]; then
+if [ "$kind" = "1" ]; then
+  step "a kind cluster of $nodes nodes: node image and project images (cached), cluster, images"
+  logged kind-up python -m embedded_cluster.kind_cluster up --nodes "$nodes" --vars-file "$logs/kind-vars.json"
+  tail -n 1 "$logs/kind-up.log" >"$logs/kind-up.json"
+  kind_field() { python -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$logs/kind-up.json" "$1"; }
+  KUBECONFIG="$(kind_field kubeconfig)"
+  export KUBECONFIG
+  echo "  kind create cluster: $(kind_field create_seconds) s (None: it existed), nodes and pod network ready: $(kind_field ready_seconds) s, images loaded: $(kind_field load_seconds) s"
+elif [ "$embedded" = "1" ]; then
   step "building the cluster's components and the project images (cached; cold: ~15 min)"
   # The image builds (debootstrap, wheels: mostly I/O) overlap the Go builds (CPU). Their tags
   # (stdout) name the sources' content, so the roles deploy exactly what was just built.
@@ -104,6 +123,11 @@ extra_vars=(-e "mcp_ingress_tls_ca_file=$ca_file")
 if [ "$embedded" = "1" ]; then
   # A throw-away cluster: the example vault's placeholder key and demo token are accepted.
   extra_vars+=(-e "@collections/ansible_collections/airs/mcp_k8s/extensions/molecule/shared/vars/throwaway-cluster.yml")
+fi
+if [ "$kind" = "1" ]; then
+  # The MetalLB pool and address on kind's LAN, and the images just loaded.
+  extra_vars+=(-e "@$logs/kind-vars.json")
+elif [ "$embedded" = "1" ]; then
   printf 'mcp_server_image_tag: "%s"\nairs_api_double_image_tag: "%s"\n' \
     "${image_tags[0]##*:}" "${image_tags[1]##*:}" >"$logs/image-tags.yml"
   extra_vars+=(-e "@$logs/image-tags.yml")
@@ -163,15 +187,24 @@ if [ "$(field token_required)" = "True" ]; then
   export AIRS_MCP_TOKEN
 fi
 netns=""
-if [ "$embedded" = "1" ]; then
+client=()
+if [ "$kind" = "1" ]; then
+  # From a client namespace on kind's docker network, as another machine on the LAN.
+  netns="$(python -c 'from embedded_cluster import kind_cluster; print(kind_cluster.CLIENTS[0].netns)')"
+  client=(ip netns exec "$netns")
+elif [ "$embedded" = "1" ]; then
   # From the external client namespace, as another machine on the node's LAN would connect.
   netns="$(python -c 'from embedded_cluster import network; print(network.CLIENT_NETNS)')"
-  ip netns exec "$netns" airs-mcp-check "$sse_url" --json --timeout 60 >"$check" || true
-else
-  airs-mcp-check "$sse_url" --json --timeout 60 >"$check" || true
+  client=(ip netns exec "$netns")
+fi
+"${client[@]}" airs-mcp-check "$sse_url" --json --timeout 60 >"$check" || true
+summary_args=(--report "$report" --check "$check" --kubeconfig "${KUBECONFIG:-$HOME/.kube/config}")
+mcp_url="$(field mcp_url)"
+if [ -n "$mcp_url" ]; then
+  "${client[@]}" airs-mcp-check "$mcp_url" --json --timeout 60 >"$logs/check-mcp.json" || true
+  summary_args+=(--mcp-check "$logs/check-mcp.json")
 fi
 
-summary_args=(--report "$report" --check "$check" --kubeconfig "${KUBECONFIG:-$HOME/.kube/config}")
 [ "$demo" = "1" ] && summary_args+=(--demo)
 [ -n "$netns" ] && summary_args+=(--client-netns "$netns")
 python -m airs_deploy.summary "${summary_args[@]}" || fail "the live scan did not answer (logs: $logs)"

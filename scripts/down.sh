@@ -2,6 +2,8 @@
 # `make down`: undo `make deploy`.
 #   Embedded cluster (default): stop it; its state, and with it the whole deployment, is removed
 #   (`embedded-cluster down` leaves the machine as it was before `up`).
+#   The kind cluster of `AIRS_NODES=N make deploy`, whenever it exists: delete it, its client
+#   namespaces with their veths, and its docker network.
 #   KUBECONFIG or AIRS_INVENTORY set: run playbooks/uninstall.yml against that cluster.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,6 +11,11 @@ export PATH="$PWD/.venv/bin:$PATH"
 export ANSIBLE_CONFIG="$PWD/ansible.cfg"
 
 if [ -z "${KUBECONFIG:-}" ] && [ -z "${AIRS_INVENTORY:-}" ]; then
+  if [ "${AIRS_NODES:-1}" != "1" ] || python -m embedded_cluster.kind_cluster exists; then
+    echo "down: deleting the kind cluster, its client namespaces and its docker network"
+    python -m embedded_cluster.kind_cluster down
+  fi
+  [ "${AIRS_NODES:-1}" != "1" ] && exit 0
   echo "down: stopping the embedded cluster and removing its state"
   exec embedded-cluster down
 fi

@@ -1,10 +1,12 @@
 """The collection's molecule ``kind`` scenario, run for real: kind v0.33 and an unmodified docker.
 
 ``molecule test -s kind``: destroy, syntax, create (host runtime adaptation where needed, kind,
-the locally built node image, ``kind create cluster``, ``kind load image-archive`` of MetalLB,
-Traefik, the server and the AIRS double, CoreDNS without upstream forwarding, the MetalLB pool
-inside kind's docker network), converge (``site.yml``), idempotence, verify (``verify.yml``,
-HTTP through the MetalLB address) and destroy (cluster and network removed).
+the locally built node image, ``kind create cluster`` of three nodes (the layout of
+``AIRS_NODES=3 make deploy``, ``kind_cluster.kind_config``), every node Ready, ``kind load
+image-archive`` of MetalLB, Traefik, the server and the AIRS double, CoreDNS without upstream
+forwarding, the MetalLB pool inside kind's docker network), converge (``site.yml``),
+idempotence, verify (``verify.yml``, HTTP through the MetalLB address) and destroy (cluster and
+network removed).
 
 The heavy builds (kind's base and node images) are cached; ``scripts/test.sh`` prebuilds them.
 """
@@ -37,7 +39,9 @@ def test_kind_scenario_passes(tmp_path: Path) -> None:
     assert_actions_passed(out, "kind", actions)
     for task in (
         "Create the cluster from airs-mcp-k8s/kind-node:",
-        "Load the locally built images into the node",
+        "Read the kind configuration, nodes = 3",
+        "Load the locally built images into the nodes",
+        "Wait for every node to be Ready",
         "Expect the server itself to answer an unknown SSE session",
     ):
         assert task in out, task

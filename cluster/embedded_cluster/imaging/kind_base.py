@@ -11,7 +11,8 @@ plugins from source and squashes the result. Here:
   read kind's version-2 containerd config as is;
 - kind's static files are copied from the kind module in the Go module cache, at the version
   ``build.COMPONENTS["kind"]`` pins;
-- the CNI plugins kind ships (host-local, loopback, ptp, portmap) are built from the project's
+- the CNI plugins the node's pod network uses (``kind_cni``: bridge, host-local, loopback,
+  portmap; kind ships ptp instead of bridge for kindnetd) are built from the project's
   ``cluster/gomod/cni-plugins`` module; crictl is left out (``kind create cluster`` and
   ``kind load`` do not use it).
 
@@ -41,12 +42,14 @@ from embedded_cluster.paths import cache_root
 from embedded_cluster.progress import phase
 
 # kind's apt packages (images/base/Dockerfile), minus storage-test and rootless extras; plus
-# the container runtime, which kind builds from source, and dbus for systemd's bus.
+# the container runtime, which kind builds from source, dbus for systemd's bus, and ipset for
+# kube-router's NetworkPolicy controller (kind_cni.py; its image shares this package set).
 PACKAGES = (
     "systemd",
     "dbus",
     "conntrack",
     "iptables",
+    "ipset",
     "nftables",
     "iproute2",
     "ethtool",
@@ -64,13 +67,13 @@ PACKAGES = (
     "runc",
 )
 CNI_PLUGINS = {
+    "bridge": "github.com/containernetworking/plugins/plugins/main/bridge",
     "host-local": "github.com/containernetworking/plugins/plugins/ipam/host-local",
     "loopback": "github.com/containernetworking/plugins/plugins/main/loopback",
-    "ptp": "github.com/containernetworking/plugins/plugins/main/ptp",
     "portmap": "github.com/containernetworking/plugins/plugins/meta/portmap",
 }
-# Bump when the Dockerfile below changes.
-RECIPE_VERSION = 1
+# Bump when the Dockerfile below or the plugin set changes.
+RECIPE_VERSION = 2
 EXPECTED_S = {"cni": 20.0, "docker build": 5.0}
 
 DOCKERFILE = """\
@@ -130,7 +133,7 @@ def kind_module_dir() -> Path:
 
 
 def cni_plugins() -> dict[str, Path]:
-    """kind's four CNI plugins, built from the project's cni-plugins wrapper module (cached)."""
+    """The node's four CNI plugins, built from the project's cni-plugins wrapper module (cached)."""
     comp = build.component("cni-plugins")
     out = cache_root() / "bin" / f"kind-cni-plugins-{comp.version}"
     paths = {name: out / name for name in CNI_PLUGINS}
@@ -156,7 +159,8 @@ def _go_build(cwd: Path, package: str, dest: Path) -> None:
 
 
 def _key(base: str, files: Path) -> str:
-    digest = hashlib.sha256(f"{base}\n{RECIPE_VERSION}\n{DOCKERFILE}".encode())
+    recipe = f"{base}\n{RECIPE_VERSION}\n{DOCKERFILE}\n{sorted(CNI_PLUGINS)}"
+    digest = hashlib.sha256(recipe.encode())
     for path in sorted(files.rglob("*")):
         if path.is_file():
             digest.update(str(path.relative_to(files)).encode())

@@ -1,5 +1,5 @@
-"""kind's node image for Kubernetes v1.34.4, assembled the way ``kind build node-image`` does it,
-from binaries and images built here.
+"""kind's node image for the project's Kubernetes release (``build.KUBERNETES_VERSION``), assembled
+the way ``kind build node-image`` does it, from binaries and images built here.
 
 Why not ``kind build node-image`` itself: after loading the Kubernetes images it *pulls* every
 other image kubeadm and kind need (etcd, CoreDNS, pause, kindnetd, the local-path
@@ -11,15 +11,17 @@ release tarball count as built. Nothing can be pulled here, so the same steps
 2. ``kubeadm``, ``kubelet`` and ``kubectl`` copied to ``/usr/bin``, ``/kind/version`` written;
 3. containerd started inside it and every image kubeadm lists
    (``kubeadm config images list``) plus containerd's sandbox image imported with kind's own
-   ``ctr`` flags (pinned, not unpacked); each is built here (single-binary OCI archives from
-   ``oci.py``; kube-proxy on a Debian base with iptables, which it runs);
+   ``ctr`` flags (pinned, not unpacked), and kube-router's; each is built here (single-binary
+   OCI archives from ``oci.py``; kube-proxy and kube-router on a Debian base with the iptables,
+   ipset and iproute2 they run);
 4. ``docker commit`` with kind's ``ENTRYPOINT``, tagged ``airs-mcp-k8s/kind-node:<version>-<key>``.
 
 Deviations, each because its source is not available offline: kindnetd (the default CNI) is
-replaced by a static ptp + host-local configuration for the single node's pod range
-(``/etc/cni/net.d``), and ``/kind/manifests/default-cni.yaml`` only records it in a ConfigMap;
-no local-path provisioner is shipped, so kind falls back to its built-in host-path
-StorageClass. etcd is v3.6.16 under kubeadm's expected tag ``3.6.5-0``.
+replaced by kube-router (``kind_cni``: ``/kind/manifests/default-cni.yaml`` is its DaemonSet,
+its image is preloaded), which routes between the nodes' pod ranges and enforces
+NetworkPolicy; no local-path provisioner is shipped, so kind falls back to its built-in
+host-path StorageClass. etcd is the project's release (``build.COMPONENTS``) under the tag
+kubeadm expects.
 
 The committed image is saved to ``$AIRS_MCP_CACHE/images/`` and reloaded from there when docker
 lost it.
@@ -32,7 +34,6 @@ API::
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import subprocess
 import tempfile
@@ -42,7 +43,7 @@ from pathlib import Path
 
 from embedded_cluster import build
 from embedded_cluster.hostfs import file_lock
-from embedded_cluster.imaging import kind_base
+from embedded_cluster.imaging import kind_base, kind_cni
 from embedded_cluster.imaging.base_image import (
     BaseImageError,
     cache_dir,
@@ -54,55 +55,23 @@ from embedded_cluster.imaging.oci import FileEntry, ImageConfig, write_image
 from embedded_cluster.progress import phase
 
 KUBERNETES_VERSION = build.KUBERNETES_VERSION
-# The single node's pod range: the first /24 the controller-manager hands out from kind's
-# default podSubnet 10.244.0.0/16.
-POD_RANGE = "10.244.0.0/24"
-RECIPE_VERSION = 2
+RECIPE_VERSION = 3
 EXPECTED_S = {"assemble": 60.0, "save": 20.0}
 ENTRYPOINT = '["/usr/local/bin/entrypoint", "/sbin/init"]'
 NODE_BINARIES = ("kubeadm", "kubelet", "kubectl")
 # kubeadm's command lines call these by name, so each image puts its binary on PATH.
 CONTROL_PLANE = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
-# kind's containerd config (sandbox_image) uses 3.10, kubeadm 1.34 lists 3.10.1: same program.
+# kind's containerd config (sandbox_image) names 3.10, kubeadm containerd.PAUSE_IMAGE's tag: the
+# same program.
 SANDBOX_IMAGE = "registry.k8s.io/pause:3.10"
+# Images whose binary runs iptables, ipset or ip: a Debian root with those tools under it.
+DEBIAN_IMAGES = ("kube-proxy", "kube-router")
 
-CNI_CONFLIST = {
-    "cniVersion": "1.0.0",
-    "name": "airs-kind-ptp",
-    "plugins": [
-        {
-            "type": "ptp",
-            "ipMasq": True,
-            "mtu": 1500,
-            "ipam": {
-                "type": "host-local",
-                "dataDir": "/run/cni-ipam-state",
-                "routes": [{"dst": "0.0.0.0/0"}],
-                "ranges": [[{"subnet": POD_RANGE}]],
-            },
-        },
-        {"type": "portmap", "capabilities": {"portMappings": True}},
-    ],
-}
-
-DEFAULT_CNI_MANIFEST = f"""\
-# kind applies this file at "Installing CNI". kindnetd cannot be built offline, so this node
-# image carries a static CNI configuration instead (/etc/cni/net.d/10-airs-ptp.conflist);
-# this ConfigMap only records it in the cluster.
-apiVersion: v1
-kind: ConfigMap
-metadata:
-  name: airs-static-cni
-  namespace: kube-system
-data:
-  10-airs-ptp.conflist: '{json.dumps(CNI_CONFLIST)}'
-"""
-
-KUBE_PROXY_DOCKERFILE = """\
+DEBIAN_IMAGE_DOCKERFILE = """\
 ARG BASE_IMAGE
-FROM ${BASE_IMAGE}
-COPY kube-proxy /usr/local/bin/kube-proxy
-ENTRYPOINT ["/usr/local/bin/kube-proxy"]
+FROM ${{BASE_IMAGE}}
+COPY {name} /usr/local/bin/{name}
+ENTRYPOINT ["/usr/local/bin/{name}"]
 """
 
 
@@ -119,17 +88,19 @@ def _inputs() -> Inputs:
     binaries["etcd"] = build.ensure_binary("etcd", "etcd")
     binaries["coredns"] = build.ensure_binary("coredns", "coredns")
     binaries["pause"] = build.ensure_gotool("pause")
+    binaries["kube-router"] = build.ensure_binary("kube-router", "kube-router")
     return Inputs(
         ensure_kind_base_image(),
         binaries,
-        # kind's base root filesystem has iptables, nft and conntrack: no second debootstrap.
+        # kind's base root filesystem has iptables, ipset, nft and conntrack: no second
+        # debootstrap.
         ensure_base_image("debian", kind_base.PACKAGES),
     )
 
 
 def _key(inputs: Inputs) -> str:
     digest = hashlib.sha256(f"{RECIPE_VERSION}\n{inputs.base}\n{inputs.proxy_base}".encode())
-    digest.update(DEFAULT_CNI_MANIFEST.encode())
+    digest.update(kind_cni.DEFAULT_CNI_MANIFEST.encode())
     for name, path in sorted(inputs.binaries.items()):
         stat = path.stat()
         digest.update(f"{name} {stat.st_size} {stat.st_mtime_ns}\n".encode())
@@ -159,36 +130,34 @@ def _image_refs(container: str) -> list[str]:
     listed = _exec(
         container, "kubeadm", "config", "images", "list", "--kubernetes-version", KUBERNETES_VERSION
     )
-    return [*listed.split(), SANDBOX_IMAGE]
+    return [*listed.split(), SANDBOX_IMAGE, kind_cni.KUBE_ROUTER_IMAGE]
 
 
 def _binary_for(ref: str) -> str:
     name = ref.rsplit("/", 1)[-1].split(":", 1)[0]
-    if name not in {*CONTROL_PLANE, "kube-proxy", "etcd", "coredns", "pause"}:
+    if name not in {*CONTROL_PLANE, *DEBIAN_IMAGES, "etcd", "coredns", "pause"}:
         raise BaseImageError(f"no local build for image {ref}")
     return name
 
 
-def _proxy_archive(inputs: Inputs, ref: str, out: Path) -> None:
-    """kube-proxy runs iptables/nft, so its image is a Debian root with iptables and conntrack."""
-    with tempfile.TemporaryDirectory(prefix="kube-proxy-") as tmp:
-        os.link(inputs.binaries["kube-proxy"], Path(tmp) / "kube-proxy")
-        (Path(tmp) / "Dockerfile").write_text(KUBE_PROXY_DOCKERFILE)
+def _debian_archive(inputs: Inputs, name: str, ref: str, out: Path) -> None:
+    """kube-proxy and kube-router run iptables, ipset and ip: a Debian root with those tools."""
+    with tempfile.TemporaryDirectory(prefix=f"{name}-") as tmp:
+        os.link(inputs.binaries[name], Path(tmp) / name)
+        (Path(tmp) / "Dockerfile").write_text(DEBIAN_IMAGE_DOCKERFILE.format(name=name))
         build_arg = f"BASE_IMAGE={inputs.proxy_base}"
-        _run(
-            "docker build kube-proxy", ["docker", "build", "--build-arg", build_arg, "-t", ref, tmp]
-        )
+        _run(f"docker build {name}", ["docker", "build", "--build-arg", build_arg, "-t", ref, tmp])
     try:
-        _run("docker save kube-proxy", ["docker", "save", "-o", str(out), ref])
+        _run(f"docker save {name}", ["docker", "save", "-o", str(out), ref])
     finally:
-        # the upstream name must not linger in the shared docker daemon
+        # the image lives in the node image only; the name must not linger in docker
         subprocess.run(["docker", "rmi", ref], capture_output=True, check=False)
 
 
 def _archive(inputs: Inputs, ref: str, out: Path) -> None:
     name = _binary_for(ref)
-    if name == "kube-proxy":
-        _proxy_archive(inputs, ref, out)
+    if name in DEBIAN_IMAGES:
+        _debian_archive(inputs, name, ref, out)
         return
     path = f"/usr/local/bin/{name}" if name != "pause" else "/pause"
     # kubeadm's CoreDNS Deployment grants NET_BIND_SERVICE but no file capability exists on
@@ -219,13 +188,11 @@ def _assemble(inputs: Inputs, tag: str) -> None:
         with tempfile.TemporaryDirectory(prefix="kind-node-") as tmp:
             files = Path(tmp)
             (files / "version").write_text(KUBERNETES_VERSION)
-            (files / "default-cni.yaml").write_text(DEFAULT_CNI_MANIFEST)
-            (files / "10-airs-ptp.conflist").write_text(json.dumps(CNI_CONFLIST, indent=2))
+            (files / "default-cni.yaml").write_text(kind_cni.DEFAULT_CNI_MANIFEST)
             _exec(container, "mkdir", "-p", "/kind/manifests", "/etc/cni/net.d")
             for name, dest in (
                 ("version", "/kind/version"),
                 ("default-cni.yaml", "/kind/manifests/default-cni.yaml"),
-                ("10-airs-ptp.conflist", "/etc/cni/net.d/10-airs-ptp.conflist"),
             ):
                 _run("docker cp", ["docker", "cp", str(files / name), f"{container}:{dest}"])
             refs = _image_refs(container)

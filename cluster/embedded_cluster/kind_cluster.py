@@ -299,6 +299,10 @@ def up(nodes: int, vars_file: Path | None) -> dict[str, object]:
     if cluster_exists():
         _say(f"cluster {CLUSTER_NAME} exists ({nodes} nodes)")
         report["create_seconds"] = None
+        # The kubeconfig may be gone (another cache folder, a hand-made clean-up): kind rewrites it.
+        state_dir().mkdir(parents=True, exist_ok=True)
+        _run([_kind(), "export", "kubeconfig", "--name", CLUSTER_NAME,
+              "--kubeconfig", str(kubeconfig_path())])  # fmt: skip
     else:
         _say(f"kind create cluster: {nodes} nodes on {NETWORK} ({SUBNET})")
         report["create_seconds"] = round(create_cluster(str(prepared["node_image"]), nodes), 1)

@@ -156,8 +156,7 @@ def deployment(
     vault_password_file: Path,  # noqa: F811
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Deployed]:
-    if embedded_cluster_session.mode != "full":
-        pytest.skip("the embedded cluster has no node yet (control plane only)")
+    assert embedded_cluster_session.mode == "full", "make deploy needs the node (full mode)"
     env = {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG", "AIRS_INVENTORY")}
     env.pop("AIRS_DEPLOY_VERBOSE", None)
     proc = run_deploy_script(env, timeout=2400, merge_stderr=True)

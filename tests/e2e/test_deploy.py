@@ -4,7 +4,8 @@ It runs as a new user runs it: demo mode (the AIRS API double in the cluster as 
 endpoint), the compact progress, ``verify.yml``, a live scan from the external client namespace
 and the closing summary. Then, from the client namespace (``airs-client``, standing in for
 another machine on the node's LAN) through the MetalLB address: the ``mcp`` Python SDK client
-calls all four tools and gets the double's verdicts, ``curl`` sees the SSE ``endpoint`` event and
+calls all four tools and gets the double's verdicts, the inspector CLI does with three
+replicas, ``curl`` sees the SSE ``endpoint`` event and
 404 everywhere but ``/sse/`` and ``/mcp``; on ``/mcp`` (stateless, no cookie) the TypeScript SDK
 v2 and Python clients speak the 2026-07-28 revision, the snippets the summary prints work as
 printed, and requests spread over the pods; the HPA reads real metrics; a second run changes
@@ -436,11 +437,34 @@ def inspector(url: str, token: str, home: Path, *args: str) -> dict[str, Any]:
 def test_inspector_cli_calls_all_four_tools_over_sse_with_three_replicas(
     dep: Deployed, tmp_path: Path
 ) -> None:
+    """Each inspector run is a session of its own without a cookie, so its POSTs cross the
+    three replicas; every call still runs on the pod holding its session."""
     token = client_token(dep.cluster)
-    ready = ("get", "deployment", "aisecurity-mcp-server", "-n", "aisecurity",
-             "-o", "jsonpath={.status.readyReplicas}")  # fmt: skip
-    replicas = dep.cluster.kubectl(*ready).stdout
-    assert int(replicas) >= 2  # cookie-less sessions across replicas, as deployed by default
+    _scale(dep.cluster, 3)
+    try:
+        since = time.time()
+        _inspector_calls_all_four_tools(token, tmp_path)
+        pods = _server_pods(dep.cluster)
+        assert len(pods) == 3, pods
+        assert all(pods.values()), pods  # pinned: three ready at the first call and the last
+        served = {pod for pod, calls in _tool_calls_since(dep.cluster, since).items() if calls}
+        assert len(served) >= 2, served
+    finally:
+        _release_hpa(dep.cluster)
+
+
+def _tool_calls_since(cluster: EmbeddedCluster, since: float) -> dict[str, int]:
+    """Server pod -> the tool calls its log records since ``since`` (epoch seconds)."""
+    start = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(since))
+    calls = {}
+    for pod in _server_pods(cluster):
+        log = cluster.kubectl("logs", "-n", "aisecurity", pod, f"--since-time={start}").stdout
+        calls[pod] = sum('"msg": "tool_call"' in line for line in log.splitlines())
+    return calls
+
+
+def _inspector_calls_all_four_tools(token: str, tmp_path: Path) -> None:
+    """tools/list and a call of each tool, every one a run (a session) of the inspector CLI."""
 
     def call(tool: str, **args: object) -> dict[str, Any]:
         flags = [f"{name}={json.dumps(value) if not isinstance(value, str) else value}"
@@ -496,14 +520,7 @@ def test_thirty_cookieless_sessions_spread_over_the_pods(dep: Deployed, tmp_path
         except AssertionError as exc:
             failures.append(str(exc)[-300:])
     assert failures == []
-    listing = ("get", "pods", "-n", "aisecurity",
-               "-l", "app.kubernetes.io/name=aisecurity-mcp-server",
-               "-o", "jsonpath={.items[*].metadata.name}")  # fmt: skip
-    start = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(since))
-    calls: dict[str, int] = {}
-    for pod in dep.cluster.kubectl(*listing).stdout.split():
-        log = dep.cluster.kubectl("logs", "-n", "aisecurity", pod, f"--since-time={start}").stdout
-        calls[pod] = sum('"msg": "tool_call"' in line for line in log.splitlines())
+    calls = _tool_calls_since(dep.cluster, since)
     assert sum(calls.values()) >= 30, calls
     assert sum(1 for count in calls.values() if count > 0) >= 2, calls
 
@@ -665,7 +682,9 @@ def _allowed_during_change(error: str) -> bool:
     return error != "hung" and any(word in error for word in clear)
 
 
-def test_rolling_update_and_scaling_under_load_lose_no_call(dep: Deployed, tmp_path: Path) -> None:
+def test_rolling_update_and_scaling_under_load_hang_no_call_and_every_session_recovers(
+    dep: Deployed, tmp_path: Path
+) -> None:
     """20 sessions keep calling through the load-balancer address while the Deployment rolls to
     a new image tag and scales 3 -> 2 -> 5: every call succeeds or fails with an error a client
     can act on, none hangs, and every session works again after it reconnects."""

@@ -293,6 +293,35 @@ def test_pod_security_admission_restricted_is_enforced(dep: Deployed, tmp_path: 
         assert int(ready) >= 2, (namespace, ready)
 
 
+# Run inside each server container: can it write its root filesystem, and is a ServiceAccount
+# token there to read?
+CONFINEMENT_PROBE = (
+    "import errno, json, os\n"
+    "try:\n"
+    "    open('/airs-write-probe', 'w').close()\n"
+    "    root = 'written'\n"
+    "except OSError as exc:\n"
+    "    root = errno.errorcode.get(exc.errno, str(exc.errno))\n"
+    "mounts = [line.split() for line in open('/proc/self/mounts')]\n"
+    "options = [fields[3].split(',') for fields in mounts if fields[1] == '/']\n"
+    "tokens = []\n"
+    "for top in ('/var/run/secrets', '/run/secrets'):\n"
+    "    for where, _, files in os.walk(top):\n"
+    "        tokens += [os.path.join(where, f) for f in files if f == 'token']\n"
+    "print(json.dumps({'root': root, 'root_options': options[-1], 'tokens': tokens}))\n"
+)
+
+
+def test_server_pods_have_a_read_only_root_and_no_service_account_token(dep: Deployed) -> None:
+    pods = [pod for pod, ready in _server_pods(dep.cluster).items() if ready]
+    assert len(pods) >= 2, pods
+    for pod in pods:
+        seen = json.loads(_exec_python(dep.cluster, "aisecurity", pod, CONFINEMENT_PROBE))
+        assert seen["root"] == "EROFS", (pod, seen)
+        assert "ro" in seen["root_options"], (pod, seen)
+        assert seen["tokens"] == [], (pod, seen)
+
+
 def test_python_sdk_client_calls_all_four_tools_through_the_load_balancer(dep: Deployed) -> None:
     assert_double_verdicts(all_tools(SSE_URL, client_token(dep.cluster)))
 

@@ -18,6 +18,7 @@ token (plain or base64).
 from __future__ import annotations
 
 import asyncio
+import base64
 import itertools
 import json
 import os
@@ -27,7 +28,7 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -1064,6 +1065,111 @@ def test_https_verifies_the_chain_and_marks_the_cookie_secure(dep: Deployed) -> 
     assert "secure" in cookie.lower()
     # The mcp Python SDK over HTTPS, trusting only that CA.
     assert_double_verdicts(all_tools(HTTPS_URL, token, CA_FILE))
+
+
+TLS_SECRET = "aisecurity-mcp-server-tls"  # the mcp_ingress role's issued certificate
+SERVED_CERTIFICATE = (
+    "import ssl, sys\n"
+    "print(ssl.get_server_certificate((sys.argv[1], int(sys.argv[2])), timeout=10))\n"
+)
+
+
+def _served_certificate() -> x509.Certificate:
+    """The certificate Traefik presents on the HTTPS address to a client in the client netns
+    (without SNI, as every client connecting by address)."""
+    port = HTTPS_URL.rsplit(":", 1)[1].split("/", 1)[0]
+    proc = in_client_netns(sys.executable, "-c", SERVED_CERTIFICATE, PUBLIC_ADDRESS, port)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return x509.load_pem_x509_certificate(proc.stdout.encode())
+
+
+def _wait_served(serial: int, what: str) -> None:
+    """Until six handshakes in a row (either Traefik replica may answer) get ``serial``."""
+    streak = 0
+
+    def steady() -> bool:
+        nonlocal streak
+        streak = streak + 1 if _served_certificate().serial_number == serial else 0
+        return streak >= 6
+
+    wait_for(steady, what, timeout_s=120, interval_s=0.5)
+
+
+def _tls_secret(cluster: EmbeddedCluster, name: str) -> dict[str, bytes]:
+    secret = json.loads(cluster.kubectl("get", "secret", name, "-n", "aisecurity",
+                                        "-o", "json").stdout)  # fmt: skip
+    return {key: base64.b64decode(value) for key, value in secret["data"].items()}
+
+
+def _issue_expiring(
+    ca: dict[str, bytes], like: x509.Certificate, days: int
+) -> tuple[x509.Certificate, bytes]:
+    """A server certificate from the route's CA for the same names as ``like``, valid for
+    ``days`` more days; with its key (PEM)."""
+    ca_cert = x509.load_pem_x509_certificate(ca["tls.crt"])
+    ca_key = serialization.load_pem_private_key(ca["tls.key"], password=None)
+    assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.now(UTC)
+    names = like.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(like.subject)
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=days))
+        .add_extension(names.value, critical=names.critical)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    pem_key = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    return cert, pem_key
+
+
+def test_a_certificate_within_its_renewal_window_is_renewed_and_served(dep: Deployed) -> None:
+    """The route's certificate, replaced by one from the same CA for the same names that
+    expires inside tls_ca's renewal window, is issued anew by the next role run, and Traefik
+    serves the new one (trusted through the CA file make deploy wrote)."""
+    renew_days = int(role_defaults("tls_ca")["tls_ca_leaf_renew_days"])
+    current = x509.load_pem_x509_certificate(_tls_secret(dep.cluster, TLS_SECRET)["tls.crt"])
+    ca = _tls_secret(dep.cluster, f"{TLS_SECRET}-ca")
+    expiring, key = _issue_expiring(ca, current, renew_days // 2)
+    patch = {
+        "data": {
+            "tls.crt": base64.b64encode(expiring.public_bytes(serialization.Encoding.PEM)).decode(),
+            "tls.key": base64.b64encode(key).decode(),
+        }
+    }
+    dep.cluster.kubectl("patch", "secret", TLS_SECRET, "-n", "aisecurity", "--type", "merge",
+                        "-p", json.dumps(patch))  # fmt: skip
+    _wait_served(expiring.serial_number, "Traefik to serve the expiring certificate")
+
+    # Check mode names the reason: the renewal window, not other names or another CA.
+    preview = " ".join(dep.play("demo.yml", "--check").check().output.split())
+    assert f"would be issued into {TLS_SECRET} (expiring)." in preview, preview[-4000:]
+    dep.play("demo.yml").check()
+    renewed = x509.load_pem_x509_certificate(_tls_secret(dep.cluster, TLS_SECRET)["tls.crt"])
+    assert renewed.serial_number not in (current.serial_number, expiring.serial_number)
+    assert renewed.not_valid_after_utc > datetime.now(UTC) + timedelta(days=renew_days)
+    san = x509.SubjectAlternativeName
+    assert (
+        renewed.extensions.get_extension_for_class(san).value
+        == current.extensions.get_extension_for_class(san).value
+    )
+    renewed.verify_directly_issued_by(x509.load_pem_x509_certificate(ca["tls.crt"]))
+    _wait_served(renewed.serial_number, "Traefik to serve the renewed certificate")
+    # A client trusting only the CA file accepts it (401: no token sent, the chain verified).
+    status = in_client_netns("curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+                             "--cacert", str(CA_FILE), "--max-time", "10", HTTPS_URL,
+                             timeout=30)  # fmt: skip
+    assert (status.returncode, status.stdout) == (0, "401"), status
 
 
 def _open_session(token: str) -> tuple[subprocess.Popen[str], str]:

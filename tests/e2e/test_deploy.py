@@ -30,6 +30,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from secrets import token_urlsafe
 from typing import Any, TextIO
 
 import pytest
@@ -1407,6 +1408,61 @@ def test_verify_playbook_passes_and_its_verbose_output_leaks_no_secret(dep: Depl
     assert run.recap["failed"] == 0
     assert run.recap["rescued"] == 0
     assert_verbose_without_secrets(run, *secrets)
+
+
+DASHBOARD_PORT = int(role_defaults("traefik")["traefik_dashboard_port"])
+# What the traefik role applies in its namespace only while the dashboard is on (the route, its
+# basic auth and users, and Traefik's read access to them there).
+DASHBOARD_OBJECTS = ("ingressroute.traefik.io/traefik-dashboard",
+                     "middleware.traefik.io/traefik-dashboard-auth",
+                     "secret/traefik-dashboard-users",
+                     "role/traefik-ingress-controller",
+                     "rolebinding/traefik-ingress-controller-traefik")  # fmt: skip
+
+
+def _dashboard_status(path: str, *curl_args: str) -> str:
+    """HTTP status of the dashboard port on the load-balancer address ("000": no answer)."""
+    url = f"http://{PUBLIC_ADDRESS}:{DASHBOARD_PORT}{path}"
+    answer = in_client_netns("curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+                             "--max-time", "10", *curl_args, url, timeout=30)  # fmt: skip
+    return answer.stdout
+
+
+def test_the_dashboard_when_enabled_answers_only_with_its_credentials(
+    dep: Deployed, tmp_path: Path
+) -> None:
+    password = token_urlsafe(18)
+    hashed = subprocess.run(["openssl", "passwd", "-apr1", password], capture_output=True,
+                            text=True, check=True).stdout.strip()  # fmt: skip
+    enabled = write_vars(
+        tmp_path / "dashboard.yml",
+        {
+            "traefik_dashboard_enabled": True,
+            "traefik_dashboard_expose": True,  # its port on the load balancer, to reach it
+            "traefik_dashboard_users": [f"admin:{hashed}"],
+        },
+    )
+    good = ("-u", f"admin:{password}")
+    assert _dashboard_status("/dashboard/") == "000"  # off by default: the port is not published
+    dep.play("demo.yml", vars_files=(enabled,)).check()
+    try:
+        # Until Traefik answers there with the route loaded (no answer, then 404, before).
+        wait_for(lambda: _dashboard_status("/dashboard/") not in ("000", "404"), "the route")
+        for path in ("/dashboard/", "/api/rawdata", "/api/overview"):
+            assert _dashboard_status(path) == "401", path
+            assert _dashboard_status(path, "-u", f"admin:{password}x") == "401", path
+            assert _dashboard_status(path, "-u", f"someone:{password}") == "401", path
+            assert _dashboard_status(path, *good) == "200", path
+        raw = in_client_netns("curl", "-s", "--max-time", "10", *good,
+                              f"http://{PUBLIC_ADDRESS}:{DASHBOARD_PORT}/api/rawdata")  # fmt: skip
+        routers = json.loads(raw.stdout)["routers"]
+        assert any(name.startswith("aisecurity-aisecurity-mcp-server") for name in routers)
+    finally:
+        dep.play("demo.yml").check()
+        # Turning the dashboard off unpublishes its port but leaves these objects (the role
+        # only applies what is on): removed here so the deployment is as this test found it.
+        dep.cluster.kubectl("delete", *DASHBOARD_OBJECTS, "-n", "traefik", "--ignore-not-found")
+    assert _dashboard_status("/dashboard/", *good) == "000"
 
 
 def test_second_run_and_check_mode_change_nothing(dep: Deployed) -> None:

@@ -3,8 +3,10 @@
 A stopped full cluster (or a restarted machine) keeps etcd: its Node, the pods bound to it and
 metrics-server's APIService. Control-plane mode runs no kubelet and no pods, so those pods would
 never finish terminating, discovery of that API would fail, and a namespace could never finish
-deleting (what broke ``uninstall.yml`` in CI). This file sorts first
-in the cluster lane, so on a fresh run it gets the control plane alone.
+deleting (what broke ``uninstall.yml`` in CI). This file sorts first in the cluster lane, so on
+a fresh run it gets the control plane alone; on a full cluster found running it stops the node
+and the control plane itself (etcd's data kept, as a restart leaves it) and brings the full
+cluster back afterwards.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from embedded_cluster import containerd, controlplane, lifecycle
+from embedded_cluster import containerd, controlplane, lifecycle, node
 
 from tests.fixtures.cluster import EmbeddedCluster, wait_for
 
@@ -23,12 +25,13 @@ STALE_API = "v1beta1.stale.airs.test"
 
 
 def _stale_node_objects(cluster: EmbeddedCluster) -> None:
-    """What a full run leaves: the Node, a pod bound to it and an APIService served by a pod
-    (all created here without a kubelet)."""
+    """What a full run leaves: the Node (made here on the control plane alone), a pod bound to
+    it and an APIService served by a pod."""
     name = cluster.config.node_name
-    node = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": name}}
-    cluster.kubectl("apply", "-f", "-", input=json.dumps(node))
-    cluster.kubectl("create", "namespace", NAMESPACE)
+    node_object = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": name}}
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(node_object))
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(namespace))  # left by a failed run?
     pod = {
         "apiVersion": "v1",
         "kind": "Pod",
@@ -66,22 +69,29 @@ def test_control_plane_start_releases_a_stopped_full_clusters_node(
     embedded_control_plane: EmbeddedCluster,
 ) -> None:
     cluster = embedded_control_plane
-    if cluster.mode != "control-plane":
-        pytest.skip("a full cluster is up here: its kubelet finishes pods itself")
+    found_full = cluster.mode == "full"
     _stale_node_objects(cluster)
 
     with lifecycle.exclusive(cluster.run):
-        controlplane.stop(cluster.run)  # etcd's data stays, as after a restart
-    result = lifecycle.up(control_plane_only=True, paths=cluster.run)
-    assert not result.already_up
+        # Stopped as a restart stops it: nothing runs, etcd's data stays.
+        if found_full:
+            node.down(cluster.run)
+        controlplane.stop(cluster.run)
+    try:
+        result = lifecycle.up(control_plane_only=True, paths=cluster.run)
+        assert not result.already_up
+        assert result.mode == "control-plane"
 
-    pods = cluster.kubectl("get", "pods", "-n", NAMESPACE, "-o", "name").stdout.split()
-    assert pods == []
-    node = cluster.kubectl("get", "node", cluster.config.node_name, check=False)
-    assert "NotFound" in node.stderr
-    api = cluster.kubectl("get", "apiservice", STALE_API, check=False)
-    assert "NotFound" in api.stderr
-    cluster.kubectl("delete", "namespace", NAMESPACE, "--timeout=60s")
-    gone = cluster.kubectl("get", "namespace", NAMESPACE, check=False)
-    assert "NotFound" in gone.stderr
-    assert "release node" in result.phases
+        pods = cluster.kubectl("get", "pods", "-n", NAMESPACE, "-o", "name").stdout.split()
+        assert pods == []
+        stale_node = cluster.kubectl("get", "node", cluster.config.node_name, check=False)
+        assert "NotFound" in stale_node.stderr
+        api = cluster.kubectl("get", "apiservice", STALE_API, check=False)
+        assert "NotFound" in api.stderr
+        cluster.kubectl("delete", "namespace", NAMESPACE, "--timeout=60s")
+        gone = cluster.kubectl("get", "namespace", NAMESPACE, check=False)
+        assert "NotFound" in gone.stderr
+        assert "release node" in result.phases
+    finally:
+        if found_full:  # the cluster as it was found, for the tests after this one
+            lifecycle.up(control_plane_only=False, paths=cluster.run)

@@ -4,9 +4,10 @@
 the locally built node image, ``kind create cluster`` of three nodes (the layout of
 ``AIRS_NODES=3 make deploy``, ``kind_cluster.kind_config``), every node Ready, ``kind load
 image-archive`` of MetalLB, Traefik, the server and the AIRS double, CoreDNS without upstream
-forwarding, the MetalLB pool inside kind's docker network), converge (``site.yml``),
-idempotence, verify (``verify.yml``, HTTP through the MetalLB address) and destroy (cluster and
-network removed).
+forwarding, the MetalLB pool inside kind's docker network), converge (``demo.yml``: the AIRS API
+double, then ``site.yml``), idempotence, verify (``verify.yml``'s HTTP checks through the MetalLB
+address, then one real MCP call: ``pan_inline_scan`` of a prompt injection gets the verdict
+``block`` through the route) and destroy (cluster and network removed).
 
 The heavy builds (kind's base and node images) are cached; ``scripts/test.sh`` prebuilds them.
 """
@@ -43,8 +44,12 @@ def test_kind_scenario_passes(tmp_path: Path) -> None:
         "Load the locally built images into the nodes",
         "Wait for every node to be Ready",
         "Expect the server itself to answer an unknown SSE session",
+        "Scan a prompt injection with pan_inline_scan through the load balancer",
     ):
         assert task in out, task
+    # The tool call's verdict, through the route to the server and on to the double.
+    assert "pan_inline_scan via sse http://" in out
+    assert "action block, detections " in out
     # destroy removed the node container and the scenario's docker network
     label = f"label=io.x-k8s.kind.cluster={CLUSTER}"
     assert _docker_lines("ps", "-aq", "--filter", label) == []

@@ -36,10 +36,6 @@ from embedded_cluster.state import (
 )
 
 
-class ClusterError(EmbeddedClusterError):
-    """The cluster could not be brought up or down; the message names component and log."""
-
-
 @dataclass
 class UpResult:
     kubeconfig: Path
@@ -115,14 +111,14 @@ def up(*, control_plane_only: bool = False, paths: RunPaths | None = None) -> Up
 @contextmanager
 def _phase(phases: dict[str, float], name: str, *, failure: str | None = None) -> Iterator[None]:
     """Time the block into ``phases[name]``. With ``failure``, an error in the block becomes a
-    ``ClusterError`` saying "<failure> failed: ..."."""
+    ``EmbeddedClusterError`` saying "<failure> failed: ..."."""
     t = time.monotonic()
     try:
         yield
     except Exception as exc:
         if failure is None:
             raise
-        raise ClusterError(f"{failure} failed: {exc}") from exc
+        raise EmbeddedClusterError(f"{failure} failed: {exc}") from exc
     phases[name] = time.monotonic() - t
 
 
@@ -219,7 +215,9 @@ def _down(paths: RunPaths) -> list[str]:
     if paths.root.exists():
         mounts = mounts_under([paths.root])
         if mounts:
-            raise ClusterError(f"not removing {paths.root}: still mounted: {', '.join(mounts[:5])}")
+            raise EmbeddedClusterError(
+                f"not removing {paths.root}: still mounted: {', '.join(mounts[:5])}"
+            )
         shutil.rmtree(paths.root)
     return stopped
 

@@ -37,10 +37,6 @@ CLIENT_VETH_NS = "airscl1"  # client end, renamed eth0 inside the namespace
 METALLB_POOL = f"{SUBNET[200]}-{SUBNET[239]}"
 
 
-class NetworkError(EmbeddedClusterError):
-    """A step of the network set-up failed; the message holds the command and its error."""
-
-
 @dataclass(frozen=True)
 class NetworkInfo:
     bridge: str
@@ -69,7 +65,7 @@ def _ip(*args: str, netns: str | None = None, check: bool = True) -> str:
     cmd = ["ip", *(["-n", netns] if netns else []), *args]
     result = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if check and result.returncode != 0:
-        raise NetworkError(f"{' '.join(cmd)}: {result.stderr.strip()}")
+        raise EmbeddedClusterError(f"{' '.join(cmd)}: {result.stderr.strip()}")
     return result.stdout
 
 
@@ -132,7 +128,7 @@ def teardown() -> list[str]:
         if link_exists(dev):
             _ip("link", "del", dev, check=False)
             if link_exists(dev):
-                raise NetworkError(f"could not remove link {dev}")
+                raise EmbeddedClusterError(f"could not remove link {dev}")
             removed.append(f"link {dev}")
     return removed
 

@@ -60,10 +60,6 @@ SYSCTLS: dict[str, str | None] = {
 }
 
 
-class NodeError(EmbeddedClusterError):
-    """The node did not come up; the message names the component and its log."""
-
-
 def _sysctl_file(paths: RunPaths) -> Path:
     return paths.root / "node-sysctls.json"
 
@@ -94,7 +90,7 @@ def _restore_sysctls(paths: RunPaths) -> None:
 
 def _check_alive(paths: RunPaths, name: str) -> None:
     if not processes.is_running(paths, name):
-        raise NodeError(
+        raise EmbeddedClusterError(
             f"{name} exited (log: {paths.log(name)}):\n{processes.log_tail(paths, name)}"
         )
 
@@ -139,7 +135,7 @@ def wait_ready(
                 if beat >= since:
                     return time.monotonic() - start
         time.sleep(1)
-    raise NodeError(
+    raise EmbeddedClusterError(
         f"node {config.node_name} not Ready after {timeout_s:.0f} s "
         f"(logs: {paths.log('kubelet')}, {paths.log('containerd')})"
     )
@@ -168,7 +164,7 @@ def up(paths: RunPaths, config: ClusterConfig, kubeconfigs: Mapping[str, Path]) 
         images.ensure_all()
         images.import_built_project_images()
     except (containerd.ContainerdError, images.ImageError) as exc:
-        raise NodeError(str(exc)) from exc
+        raise EmbeddedClusterError(str(exc)) from exc
     kubelet_was_running = processes.is_running(paths, "kubelet")
     kubelet.start_kubelet(paths, config, kubeconfigs["kubelet"])
     kubelet.start_kube_proxy(paths, config, kubeconfigs["kube-proxy"])
@@ -179,7 +175,7 @@ def up(paths: RunPaths, config: ClusterConfig, kubeconfigs: Mapping[str, Path]) 
         netpol.start(paths, config, kubeconfigs["kube-router"])
         netpol.wait_enforcing(paths)
     except (addons.AddonError, netpol.NetpolError) as exc:
-        raise NodeError(str(exc)) from exc
+        raise EmbeddedClusterError(str(exc)) from exc
 
 
 def _remove_containers() -> None:
@@ -236,7 +232,7 @@ def down(paths: RunPaths) -> None:
     if paths.root.exists():
         _restore_sysctls(paths)
     if still:
-        raise NodeError(f"node down: still mounted: {', '.join(still[:5])}")
+        raise EmbeddedClusterError(f"node down: still mounted: {', '.join(still[:5])}")
 
 
 def release(admin: Path, config: ClusterConfig) -> None:

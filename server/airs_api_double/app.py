@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import hmac
 import json
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -17,6 +18,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from airs_api_double import responses, validation
+from airs_api_double.rate_limit import TenantRateLimit
 from airs_api_double.state import DoubleState, Fault, StoredScan
 from airs_api_double.validation import RequestError
 from airs_api_double.verdicts import judge
@@ -60,10 +62,13 @@ def payload_hash(key: str, body: bytes) -> str:
 class DoubleApp:
     """Holds the API key and the state; builds the Starlette application."""
 
-    def __init__(self, api_key: str, *, pending_polls: int = 1, ca_pem: bytes = b"") -> None:
+    def __init__(
+        self, api_key: str, *, pending_polls: int = 1, ca_pem: bytes = b"", tenant_rate: int = 0
+    ) -> None:
         self.api_key = api_key
         self.ca_pem = ca_pem
         self.state = DoubleState(pending_polls=pending_polls)
+        self.rate_limit = TenantRateLimit(tenant_rate)
 
     # --- the common request pipeline ------------------------------------------------------
     def _auth_error(self, request: Request) -> Response | None:
@@ -104,6 +109,9 @@ class DoubleApp:
             return error_response(fault.status, fault.message, retry_after=fault.retry_after)
         if (denied := self._auth_error(request)) is not None:
             return denied
+        if not self.rate_limit.admit(time.monotonic()):
+            self.state.rate_limited += 1
+            return error_response(429, "tenant rate limit exceeded")
         if request.method == "POST":
             ctype = request.headers.get("content-type", "")
             if not ctype.lower().startswith("application/json"):
@@ -235,11 +243,18 @@ class DoubleApp:
 
     async def config(self, request: Request) -> Response:
         data = await request.json()
-        polls = data.get("pending_polls")
-        if not isinstance(polls, int) or polls < 0:
+        if not isinstance(data, dict) or not {"pending_polls", "tenant_rate"} & set(data):
+            return error_response(400, "give pending_polls and/or tenant_rate")
+        polls = data.get("pending_polls", self.state.pending_polls)
+        if not isinstance(polls, int) or isinstance(polls, bool) or polls < 0:
             return error_response(400, "pending_polls must be a non-negative integer")
+        rate = data.get("tenant_rate", self.rate_limit.rate)
+        if not isinstance(rate, int) or isinstance(rate, bool) or rate < 0:
+            return error_response(400, "tenant_rate must be a non-negative integer (0 = off)")
         self.state.pending_polls = polls
-        return JSONResponse({"pending_polls": polls})
+        if rate != self.rate_limit.rate:
+            self.rate_limit.set_rate(rate)
+        return JSONResponse({"pending_polls": polls, "tenant_rate": rate})
 
     async def health(self, request: Request) -> Response:
         return JSONResponse({"status": "ok"})

@@ -15,6 +15,7 @@ from airs_api_double.certs import create_certificates, load_ca
 
 DEFAULT_API_KEY = "double-test-key"
 KEY_ENV = "AIRS_DOUBLE_API_KEY"
+TENANT_RATE_ENV = "AIRS_DOUBLE_TENANT_RATE"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -41,6 +42,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=int,
         default=1,
         help="result queries that see an async scan as pending before it completes",
+    )
+    parser.add_argument(
+        "--tenant-rate",
+        type=int,
+        default=None,
+        help=f"accept at most this many API requests in any second, 429 beyond "
+        f"(default: ${TENANT_RATE_ENV}, else 0 = no limit)",
     )
     parser.add_argument("--port-file", type=Path, help="write the bound port here once listening")
     parser.add_argument("--log-level", default="warning")
@@ -71,7 +79,18 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     ca = load_ca(args.ca_cert, args.ca_key) if args.ca_cert else None
     paths = create_certificates(args.cert_dir, tuple(args.san), ca)
-    app = DoubleApp(api_key, pending_polls=args.pending_polls, ca_pem=paths.ca.read_bytes()).build()
+    tenant_rate = args.tenant_rate
+    if tenant_rate is None:
+        tenant_rate = int(os.environ.get(TENANT_RATE_ENV) or 0)
+    if tenant_rate < 0:
+        print("airs-api-double: --tenant-rate must be >= 0", file=sys.stderr)
+        return 2
+    app = DoubleApp(
+        api_key,
+        pending_polls=args.pending_polls,
+        ca_pem=paths.ca.read_bytes(),
+        tenant_rate=tenant_rate,
+    ).build()
     config = uvicorn.Config(
         app,
         host=args.host,

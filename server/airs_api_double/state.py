@@ -50,6 +50,7 @@ class DoubleState:
     pending_polls: int = 1
     in_flight: int = 0
     peak_in_flight: int = 0  # since the last reset
+    rate_limited: int = 0  # requests refused by the tenant rate limit (429), since the reset
     arrivals: dict[str, list[float]] = field(default_factory=dict)  # monotonic s, per endpoint
     scans: dict[str, list[StoredScan]] = field(default_factory=dict)
     faults: list[Fault] = field(default_factory=list)
@@ -80,6 +81,7 @@ class DoubleState:
             "total": sum(self.requests.values()),
             "in_flight": self.in_flight,
             "peak_in_flight": self.peak_in_flight,
+            "rate_limited": self.rate_limited,
             "arrivals": {name: list(times) for name, times in self.arrivals.items()},
             "async_batch_sizes": list(self.async_batch_sizes),
             "query_sizes": {k: list(v) for k, v in self.query_sizes.items()},
@@ -94,5 +96,6 @@ class DoubleState:
         self.async_batch_sizes.clear()
         self.arrivals.clear()
         self.peak_in_flight = self.in_flight
+        self.rate_limited = 0
         for sizes in self.query_sizes.values():
             sizes.clear()

@@ -36,6 +36,9 @@ AIRS_TENANT_REQUESTS_PER_SECOND = 150
 DEFAULT_BATCH_CONCURRENCY = 20
 DEFAULT_BATCH_REQUESTS_PER_SECOND = 100.0
 DEFAULT_BATCH_BURST = 20
+# The fleet's one AIRS budget (airs_mcp.scan.fleet_share): each pod paces at its share of the
+# tenant's rate, the replicas counted from DNS every so often.
+DEFAULT_FLEET_REFRESH_S = 10.0
 MAX_BODY_BYTES = 4 * 1024 * 1024  # also the SDK's own ceiling and the routing forwarder's
 MIN_BODY_BYTES = 64 * 1024
 # Memory (README "Configuration reference"): refuse new sessions past this share of the limit;
@@ -72,6 +75,9 @@ class Settings:
     batch_concurrency: int = DEFAULT_BATCH_CONCURRENCY
     batch_requests_per_second: float = DEFAULT_BATCH_REQUESTS_PER_SECOND  # 0: not paced
     batch_burst: int = DEFAULT_BATCH_BURST
+    airs_tenant_rate: float = float(AIRS_TENANT_REQUESTS_PER_SECOND)
+    fleet_peers: tuple[str, ...] = ()  # empty: no fleet share, each pod paces alone
+    fleet_refresh_s: float = DEFAULT_FLEET_REFRESH_S
     max_batch_items: int = 1000
     graceful_shutdown_s: float = 10.0
     # Cross-replica SSE session routing: on only when both the key and the address are set.
@@ -92,6 +98,10 @@ class Settings:
     sse_ping_s: float = DEFAULT_SSE_PING_S
     sse_write_timeout_s: float = DEFAULT_SSE_WRITE_TIMEOUT_S
     sse_max_in_flight: int = DEFAULT_SSE_MAX_IN_FLIGHT
+
+    @property
+    def fleet_share(self) -> bool:
+        return bool(self.fleet_peers)
 
     @property
     def session_routing(self) -> bool:
@@ -159,6 +169,21 @@ class Settings:
             ),
             batch_burst=int(
                 _number(env, "AIRS_MCP_BATCH_BURST", DEFAULT_BATCH_BURST, minimum=1, maximum=1000)
+            ),
+            airs_tenant_rate=_number(
+                env,
+                "AIRS_MCP_AIRS_TENANT_RATE",
+                AIRS_TENANT_REQUESTS_PER_SECOND,
+                minimum=1,
+                maximum=100000,
+            ),
+            fleet_peers=_fleet_peers(env),
+            fleet_refresh_s=_number(
+                env,
+                "AIRS_MCP_FLEET_REFRESH_SECONDS",
+                DEFAULT_FLEET_REFRESH_S,
+                minimum=1,
+                maximum=3600,
             ),
             max_batch_items=int(
                 _number(env, "AIRS_MCP_MAX_BATCH_ITEMS", 1000, minimum=1, maximum=10000)
@@ -292,6 +317,17 @@ def _sse_streams(env: Mapping[str, str]) -> tuple[float, float, int]:
 
 def _split(raw: str) -> list[str]:
     return [part.strip() for part in raw.split(",") if part.strip()]
+
+
+def _fleet_peers(env: Mapping[str, str]) -> tuple[str, ...]:
+    """``AIRS_MCP_FLEET_PEERS``: DNS names (or literal addresses) whose distinct addresses are
+    the ready replicas; in Kubernetes the headless Service's name."""
+    name = "AIRS_MCP_FLEET_PEERS"
+    peers = _split(_text(env, name))
+    for peer in peers:
+        if " " in peer or "/" in peer or len(peer) > 253:
+            raise ConfigError(name, f"bad entry {peer!r}: a DNS name or an IP address")
+    return tuple(dict.fromkeys(peers))
 
 
 def _hosts(env: Mapping[str, str]) -> tuple[tuple[str, ...], bool]:

@@ -7,7 +7,9 @@ Retry policy: HTTP 429, HTTP 500/502/503/504 and connection failures are retried
 so many clients failing together do not retry in lockstep), or the server's ``Retry-After``
 seconds when it sent one; either is capped at ``max_retry_after_s``. A 429 also pauses the
 process's fan-out pacer (``airs_mcp.scan.pacing``) for that wait, so other chunks of a batch do not
-keep hitting the limit while one backs off. Timeouts (``timeout_s`` per
+keep hitting the limit while one backs off; with the fleet share on
+(``Settings.fleet_peers``, ``airs_mcp.scan.fleet_share``) the pacer's pace is this pod's share of
+the tenant's rate and a 429 also cuts it. Timeouts (``timeout_s`` per
 attempt), an untrusted TLS certificate and all other errors are not retried. The SDK's own
 retry is switched off (one attempt) so this is the only policy in force.
 """
@@ -45,7 +47,9 @@ from aisecurity.scan.models.content import Content
 from airs_mcp.config import Settings
 from airs_mcp.observability.metrics import Metrics
 from airs_mcp.scan import egress
+from airs_mcp.scan.fleet_share import FleetShare
 from airs_mcp.scan.pacing import Pacer
+from airs_mcp.scan.replica_count import watch_replicas
 
 T = TypeVar("T")
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -203,9 +207,26 @@ class AirsClient:
     ) -> None:
         self._settings = settings
         self._scanner: Scanner | None = None
+        self._replica_watch: asyncio.Task[None] | None = None
         self._sleep = sleep
         self._metrics = metrics or Metrics()
-        self._pacer = Pacer(settings.batch_requests_per_second, settings.batch_burst, sleep, clock)
+        self._clock = clock
+        self.fleet_share = (
+            FleetShare(
+                settings.airs_tenant_rate,
+                max_rate=settings.batch_requests_per_second,
+                max_burst=settings.batch_burst,
+            )
+            if settings.fleet_share
+            else None
+        )
+        self._pacer = Pacer(
+            settings.batch_requests_per_second,
+            settings.batch_burst,
+            sleep,
+            clock,
+            share=self.fleet_share,
+        )
         self.profile = AiProfile(profile_name=settings.profile_name, profile_id=settings.profile_id)
 
     @property
@@ -224,8 +245,23 @@ class AirsClient:
         )
         egress.apply(egress.resolve(global_configuration.api_endpoint, os.environ))
         self._scanner = Scanner()
+        share = self.fleet_share
+        if share is not None:  # start() runs in the lifespan, on the server's loop
+            self._replica_watch = asyncio.get_running_loop().create_task(
+                watch_replicas(
+                    self._settings.fleet_peers,
+                    self._settings.fleet_refresh_s,
+                    lambda count: share.set_replicas(count, self._clock()),
+                ),
+                name="replica-count",
+            )
 
     async def close(self) -> None:
+        watch, self._replica_watch = self._replica_watch, None
+        if watch is not None:
+            watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watch
         scanner, self._scanner = self._scanner, None
         if scanner is not None:
             with contextlib.suppress(Exception):

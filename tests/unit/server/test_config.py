@@ -39,6 +39,22 @@ def test_batch_fan_out_defaults_send_100_items_at_once_within_the_tenant_limit()
     assert (custom.batch_requests_per_second, custom.batch_burst) == (0, 3)
 
 
+def test_the_fleet_share_is_off_until_peers_are_named() -> None:
+    plain = Settings.from_env(BASE)
+    assert (plain.fleet_share, plain.airs_tenant_rate, plain.fleet_refresh_s) == (False, 150, 10)
+    fleet = Settings.from_env(
+        {
+            **BASE,
+            "AIRS_MCP_FLEET_PEERS": "airs-mcp-peers.airs-mcp.svc, 127.0.0.2,127.0.0.2",
+            "AIRS_MCP_AIRS_TENANT_RATE": "300",
+            "AIRS_MCP_FLEET_REFRESH_SECONDS": "5",
+        }
+    )
+    assert fleet.fleet_share
+    assert fleet.fleet_peers == ("airs-mcp-peers.airs-mcp.svc", "127.0.0.2")
+    assert (fleet.airs_tenant_rate, fleet.fleet_refresh_s) == (300, 5)
+
+
 @pytest.mark.parametrize(
     ("env", "variable"),
     [
@@ -60,6 +76,9 @@ def test_batch_fan_out_defaults_send_100_items_at_once_within_the_tenant_limit()
             "AIRS_MCP_BATCH_REQUESTS_PER_SECOND",
         ),
         ({**BASE, "AIRS_MCP_BATCH_BURST": "0"}, "AIRS_MCP_BATCH_BURST"),
+        ({**BASE, "AIRS_MCP_AIRS_TENANT_RATE": "0"}, "AIRS_MCP_AIRS_TENANT_RATE"),
+        ({**BASE, "AIRS_MCP_FLEET_PEERS": "peers svc"}, "AIRS_MCP_FLEET_PEERS"),
+        ({**BASE, "AIRS_MCP_FLEET_REFRESH_SECONDS": "0"}, "AIRS_MCP_FLEET_REFRESH_SECONDS"),
         (
             {**BASE, "AIRS_MCP_ALLOWED_HOSTS": "a.example,http://b.example"},
             "AIRS_MCP_ALLOWED_HOSTS",

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from airs_mcp.config import Settings
 from airs_mcp.scan.airs_client import AirsClient
+from airs_mcp.scan.fleet_share import FleetShare
 from airs_mcp.scan.pacing import Pacer, RequestSchedule
 
 from tests.unit.server.scan.test_airs_client import SECRET, Attempts, sdk_http_error
@@ -137,3 +140,58 @@ async def test_a_request_asleep_when_a_429_pauses_books_again_after_the_pause() 
     await pacer.wait_turn()
     assert stepping.sleeps == [0.1, 1.9]  # woke at 0.1 inside the pause: waited until 2.0
     assert stepping.now == pytest.approx(2.0)
+
+
+# --- with the fleet share ---------------------------------------------------------------------
+async def test_a_shared_pacer_paces_at_the_share_of_the_tenant_rate() -> None:
+    stepping = SteppingTime()
+    pacer = Pacer(100, 20, stepping.sleep, stepping.clock, share=FleetShare(150, replicas=5))
+    for _ in range(24):
+        await pacer.wait_turn()
+    # 150/s over 5 replicas: a burst of 4, then 20/s (not the pod's own 100/s after 20)
+    assert stepping.sleeps == [0.05] * 20
+    assert stepping.now == pytest.approx(1.0)
+
+
+async def test_a_429_slows_a_shared_pacer_until_it_recovers() -> None:
+    stepping = SteppingTime()
+    pacer = Pacer(100, 20, stepping.sleep, stepping.clock, share=FleetShare(150, replicas=5))
+    for _ in range(4):  # the burst
+        await pacer.wait_turn()
+    pacer.back_off(1.0)
+    await pacer.wait_turn()  # after the pause
+    assert stepping.now == pytest.approx(1.05)
+    stepping.sleeps.clear()
+    for _ in range(5):
+        await pacer.wait_turn()
+    # cut to 10/s, climbing 2/s per second: 12-13/s a second later, not the share's 20/s
+    assert all(0.075 < s < 0.12 for s in stepping.sleeps)
+    stepping.now += 10.0  # ten quiet seconds: back to the share, burst included
+    stepping.sleeps.clear()
+    for _ in range(6):
+        await pacer.wait_turn()
+    assert [s for s in stepping.sleeps if s > 0] == [0.05, 0.05]  # 4 at once, then 20/s
+
+
+async def test_a_client_with_fleet_peers_builds_a_share_and_counts_them() -> None:
+    settings = Settings(
+        api_key=SECRET,
+        profile_name="p",
+        fleet_peers=("127.0.0.1", "127.0.0.2", "127.0.0.3"),
+        airs_tenant_rate=90,
+    )
+    client = AirsClient(settings)
+    client.start()
+    try:
+        share = client.fleet_share
+        assert share is not None
+        async with asyncio.timeout(10):
+            while share.replicas != 3:  # noqa: ASYNC110 (the share has no event to wait on)
+                await asyncio.sleep(0.01)
+        assert share.share == pytest.approx(30.0)
+    finally:
+        await client.close()
+
+
+def test_a_client_without_fleet_peers_has_no_share() -> None:
+    assert AirsClient(Settings(api_key=SECRET, profile_name="p")).fleet_share is None

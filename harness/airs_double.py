@@ -5,7 +5,8 @@ free port (``args``: extra CLI options such as ``--ca-cert``) and returns an ``A
 ``url`` (``https://127.0.0.1:PORT``), ``ca_path`` (give it to clients as ``SSL_CERT_FILE``),
 ``api_key``, ``log_path``, and helpers ``set_fault(status=..., count=1, retry_after=...,
 latency_ms=..., malformed=..., path=...)``, ``clear_faults()``, ``stats()``, ``reset()``,
-``set_pending_polls(n)``, ``wait_idle()`` (until every request it received is answered),
+``set_pending_polls(n)``, ``set_tenant_rate(r)`` (429 past ``r`` requests in any second; 0 =
+off), ``wait_idle()`` (until every request it received is answered),
 ``http()`` (an ``httpx.Client`` trusting the CA) and ``stop()``.
 """
 
@@ -102,6 +103,9 @@ class AirsDouble:
 
     def set_pending_polls(self, polls: int) -> None:
         self._admin("POST", "/_double/config", {"pending_polls": polls})
+
+    def set_tenant_rate(self, rate: int) -> None:
+        self._admin("POST", "/_double/config", {"tenant_rate": rate})
 
     def stop(self) -> None:
         self.process.stop()

@@ -47,6 +47,14 @@ SETTINGS = {
         "AIRS_MCP_HEAP_TRIM_DELAY_SECONDS",
         config.DEFAULT_HEAP_TRIM_DELAY_S,
     ),
+    "mcp_server_airs_tenant_rate": (
+        "AIRS_MCP_AIRS_TENANT_RATE",
+        config.AIRS_TENANT_REQUESTS_PER_SECOND,
+    ),
+    "mcp_server_fleet_refresh_seconds": (
+        "AIRS_MCP_FLEET_REFRESH_SECONDS",
+        config.DEFAULT_FLEET_REFRESH_S,
+    ),
 }
 OVERRIDES = {
     "mcp_server_batch_concurrency": 8,
@@ -55,6 +63,8 @@ OVERRIDES = {
     "mcp_server_memory_refuse_fraction": 0.7,
     "mcp_server_heap_trim_after_closes": 0,
     "mcp_server_heap_trim_delay_seconds": 2.5,
+    "mcp_server_airs_tenant_rate": 300,
+    "mcp_server_fleet_refresh_seconds": 5,
 }
 
 
@@ -161,6 +171,23 @@ def test_deployment_env_carries_the_settings(overrides: dict, tmp_path: Path) ->
         "mcp_server_memory_refuse_fraction", 0.85
     )
     assert settings.heap_trim_delay_s == overrides.get("mcp_server_heap_trim_delay_seconds", 10)
+    # The fleet share: on, counting the pods behind the headless Service the template renders.
+    assert settings.fleet_peers == ("aisecurity-mcp-server-peers.aisecurity.svc",)
+    docs = [d for d in yaml.safe_load_all(out.read_text()) if d]
+    (peers,) = [d for d in docs if d["metadata"]["name"] == "aisecurity-mcp-server-peers"]
+    assert (peers["kind"], peers["spec"]["clusterIP"]) == ("Service", "None")
+    (deployment,) = [d for d in docs if d["kind"] == "Deployment"]
+    assert peers["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
+
+
+def test_turning_the_fleet_share_off_drops_the_peers_and_their_service(tmp_path: Path) -> None:
+    proc, out = _play(tmp_path, {"mcp_server_fleet_share": False})
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    assert "AIRS_MCP_FLEET_PEERS" not in _server_env(out)
+    docs = [d for d in yaml.safe_load_all(out.read_text()) if d]
+    assert [d["metadata"]["name"] for d in docs if d["kind"] == "Service"] == [
+        "aisecurity-mcp-server"
+    ]
 
 
 @pytest.mark.parametrize(
@@ -178,6 +205,8 @@ def test_deployment_env_carries_the_settings(overrides: dict, tmp_path: Path) ->
         ("mcp_server_heap_trim_after_closes", 1000001),
         ("mcp_server_heap_trim_delay_seconds", -1),
         ("mcp_server_heap_trim_delay_seconds", 3601),
+        ("mcp_server_airs_tenant_rate", 0),
+        ("mcp_server_fleet_refresh_seconds", 3601),
     ],
 )
 def test_preflight_refuses_out_of_range_values(variable: str, value: float, tmp_path: Path) -> None:
@@ -188,17 +217,21 @@ def test_preflight_refuses_out_of_range_values(variable: str, value: float, tmp_
 
 
 @pytest.mark.parametrize(
-    ("variable", "value"),
-    [("mcp_server_memory_refuse_fraction", 0), ("mcp_server_batch_requests_per_second", 0)],
+    ("variable", "value", "shown"),
+    [
+        ("mcp_server_memory_refuse_fraction", 0, "0"),
+        ("mcp_server_batch_requests_per_second", 0, "0"),
+        ("mcp_server_fleet_share", False, "false"),
+    ],
 )
 def test_turning_a_protection_off_is_warned_about(
-    variable: str, value: float, tmp_path: Path
+    variable: str, value: float, shown: str, tmp_path: Path
 ) -> None:
     proc, _ = _play(tmp_path, {variable: value})
     assert proc.returncode == 0, proc.stdout[-4000:]
     warnings = [line for line in (proc.stdout + proc.stderr).splitlines() if "SECURITY:" in line]
-    assert [w for w in warnings if f"SECURITY: {variable}=0:" in w], warnings
-    # The role's defaults leave both protections on: no such warning.
+    assert [w for w in warnings if f"SECURITY: {variable}={shown}:" in w], warnings
+    # The role's defaults leave every protection on: no such warning.
     proc, _ = _play(tmp_path, {})
     assert proc.returncode == 0, proc.stdout[-4000:]
-    assert f"SECURITY: {variable}=0:" not in proc.stdout + proc.stderr
+    assert f"SECURITY: {variable}={shown}:" not in proc.stdout + proc.stderr

@@ -61,7 +61,9 @@ class Server(uvicorn.Server):
         return await super().on_tick(counter)
 
     async def _drain(self) -> None:
-        await drain(self.runtime.metrics, self.runtime.settings.graceful_shutdown_s)
+        sse = self.runtime.sse
+        streams_ended = sse.drain if sse is not None else None
+        await drain(self.runtime.metrics, self.runtime.settings.graceful_shutdown_s, streams_ended)
         # uvicorn's exit flag: shutdown() ends the SSE streams, then closes the listeners.
         super().handle_exit(signal.SIGTERM, None)
 

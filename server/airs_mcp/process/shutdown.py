@@ -4,10 +4,14 @@
    streams get 503 (``StreamCapacity``) and so does a Streamable HTTP ``initialize``
    (``DrainGate``); the listeners stay open, and requests of sessions already open (SSE message
    POSTs, Streamable HTTP calls of initialised clients, forwarded POSTs) are still served.
-2. ``drain``: wait until no tool call is running, at most ``AIRS_MCP_GRACEFUL_SHUTDOWN_SECONDS``.
-3. Then uvicorn's own shutdown: SSE streams end with a clean end of the chunked body (clients
-   reconnect, through the Service, to another replica), listeners close, and whatever still
-   runs after ``CLOSE_S`` more seconds is cancelled; the process exits 0.
+2. ``drain``: wait until no tool call is running and every SSE stream has ended, at most
+   ``AIRS_MCP_GRACEFUL_SHUTDOWN_SECONDS``. The SSE transport ends each stream with a clean end
+   of its chunked body (clients reconnect, through the Service, to another replica) as soon as
+   nothing is in hand on it: idle streams at once, the others right after their last answer;
+   meanwhile it refuses new calls on them (``transport.sse.transport``).
+3. Then uvicorn's own shutdown: the streams still open end the same way (their calls are cut
+   off), listeners close, and whatever still runs after ``CLOSE_S`` more seconds is cancelled;
+   the process exits 0.
 
 A second SIGTERM, or SIGINT, skips the drain.
 """
@@ -19,7 +23,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -37,12 +41,18 @@ REFUSAL = (
 log = logging.getLogger("airs_mcp.shutdown")
 
 
-async def drain(metrics: Metrics, grace_s: float) -> None:
-    """Wait until no tool call runs, at most ``grace_s``; log how long and what was left."""
+async def drain(
+    metrics: Metrics, grace_s: float, streams_ended: Callable[[], Awaitable[None]] | None = None
+) -> None:
+    """Wait until no tool call runs and ``streams_ended`` (the SSE transport's drain) returns,
+    at most ``grace_s``; log how long and what was left."""
     started = time.monotonic()
     log.info("shutdown_started", extra={"in_flight": metrics.calls_in_flight, "grace_s": grace_s})
+    waits: list[Awaitable[object]] = [metrics.calls_idle.wait()]
+    if streams_ended is not None:
+        waits.append(streams_ended())
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(metrics.calls_idle.wait(), timeout=grace_s)
+        await asyncio.wait_for(asyncio.gather(*waits), timeout=grace_s)
     left = metrics.calls_in_flight
     log.log(
         logging.WARNING if left else logging.INFO,

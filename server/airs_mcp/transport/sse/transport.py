@@ -12,8 +12,19 @@ What an open session costs is the point: the stream's ASGI task, parked in
 ``receive()`` until the client goes away, and a small ``SseSession``; no task group, no memory
 streams, no buffered events. A message is handled in its POST's task and its answer written
 straight to the stream. One task pings every stream every ``ping_s``
-(``AIRS_MCP_SSE_PING_SECONDS``). ``end_streams`` ends every stream cleanly at shutdown (clients
-reconnect to another replica).
+(``AIRS_MCP_SSE_PING_SECONDS``).
+
+At shutdown (``drain``, from SIGTERM) no accepted call is left without its answer:
+
+- a stream with nothing in hand ends at once, with a clean end of its body (its client sees the
+  end, not a reset, and reconnects to another replica);
+- a stream with calls in hand stays open until they are answered, then ends right after the
+  last answer; meanwhile a new request POSTed to it gets 503 with a JSON-RPC error (retry on a
+  new session) instead of a 202 that could not be answered;
+- a POST naming a session whose stream the shutdown ended gets 410 with a JSON-RPC error.
+
+What is left when the drain's time is up (``AIRS_MCP_GRACEFUL_SHUTDOWN_SECONDS``) is ended by
+``end_streams`` as uvicorn's shutdown starts.
 
 A client that stops reading its stream holds no more than this:
 
@@ -57,6 +68,7 @@ from airs_mcp.config import (
 from airs_mcp.transport.body_limit import body_within, invalid_jsonrpc
 from airs_mcp.transport.connection_abort import connection_abort
 from airs_mcp.transport.routing.session_router import session_tag
+from airs_mcp.transport.sse.refusals import STREAM_ENDED, STREAM_ENDING, refuse
 from airs_mcp.transport.sse.session import SseSession, handled_before_accepting
 
 __all__ = ["SseTransport"]
@@ -72,7 +84,6 @@ STREAM_HEADERS = [
 ]
 FOREIGN = "This session was opened with another credential"
 END: Message = {"type": "http.response.body", "body": b"", "more_body": False}
-BUSY = -32000  # JSON-RPC's implementation-defined server error
 BUSY_MESSAGE = "Too many messages in hand on this SSE session"
 RETRY_AFTER_S = b"1"
 
@@ -119,6 +130,7 @@ class _Stream:
 
     __slots__ = (
         "abort",
+        "closing",
         "dropped",
         "ended",
         "in_hand",
@@ -146,6 +158,7 @@ class _Stream:
         self.lock = asyncio.Lock()
         self.ended = False
         self.dropped = False
+        self.closing = False  # shutting down: takes no new request, ends once nothing is in hand
         self.in_hand = 0  # POSTed messages being handled (see SseTransport.max_in_flight)
         self.session: SseSession  # set right after, with the write callback below
 
@@ -210,6 +223,8 @@ class SseTransport:
         self.max_in_flight = max_in_flight
         self.streams: dict[str, _Stream] = {}
         self.lifespan_state: Any = None
+        self.ended_by_drain: set[str] = set()  # their POSTs get 410, not 404
+        self.stream_gone = asyncio.Event()  # set whenever a stream leaves ``streams``
 
     @contextlib.asynccontextmanager
     async def run(self) -> AsyncIterator[None]:
@@ -225,12 +240,34 @@ class SseTransport:
                     await pinger
                 await self.end_streams()
 
+    async def drain(self) -> None:
+        """Shutdown: end every stream once nothing is in hand on it, idle streams at once;
+        returns when no stream is left (the caller bounds the wait)."""
+        streams = list(self.streams.values())
+        for stream in streams:
+            stream.closing = True  # from here its new requests are refused (503)
+        await asyncio.gather(*(self._end_drained(s) for s in streams if s.in_hand == 0))
+        while self.streams:
+            self.stream_gone.clear()
+            await self.stream_gone.wait()
+
+    async def _end_drained(self, stream: _Stream) -> None:
+        """End a closing stream: no POST finds it from now (410), then its clean end."""
+        session_id = stream.session.session_id
+        self.ended_by_drain.add(session_id)
+        self._forget(session_id)
+        await stream.end(END_AT_SHUTDOWN_S)
+
+    def _forget(self, session_id: str) -> None:
+        if self.streams.pop(session_id, None) is not None:
+            self.stream_gone.set()
+
     async def end_streams(self) -> None:
         """End every open stream with a clean end of its body (server shutdown), all at once; a
         stream that cannot take its end within ``END_AT_SHUTDOWN_S`` (its client stopped
         reading) is dropped instead."""
         streams = list(self.streams.values())
-        await asyncio.gather(*(stream.end(END_AT_SHUTDOWN_S) for stream in streams))
+        await asyncio.gather(*(self._end_drained(stream) for stream in streams))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":  # a WebSocket upgrade under /sse/: refused
@@ -263,7 +300,7 @@ class SseTransport:
         session_id = uuid.uuid4().hex
 
         def forget() -> None:  # a dropped stream takes no more POSTs and no pings
-            self.streams.pop(session_id, None)
+            self._forget(session_id)
 
         stream = _Stream(send, _owner(scope), connection_abort(scope), self.write_timeout_s, forget)
 
@@ -284,7 +321,7 @@ class SseTransport:
             while (await receive())["type"] != "http.disconnect":
                 pass  # a GET has no body; this returns when the client goes or the stream ends
         finally:
-            self.streams.pop(session_id, None)
+            self._forget(session_id)
             stream.ended = True
             await stream.session.aclose()
 
@@ -305,7 +342,10 @@ class SseTransport:
             return
         stream = self.streams.get(canonical)
         if stream is None:
-            await _plain(send, 404, "Could not find session", [])
+            if canonical in self.ended_by_drain:
+                await self._refuse_ended(scope, receive, send)
+            else:
+                await _plain(send, 404, "Could not find session", [])
             return
         if stream.owner != _owner(scope):
             log.warning("session_credential_mismatch", extra={"session": session_tag(canonical)})
@@ -318,6 +358,13 @@ class SseTransport:
             message = jsonrpc_message_adapter.validate_json(body, by_name=False)
         except ValidationError:
             await invalid_jsonrpc(len(body), jsonrpc_errors=False)(scope, receive, send)
+            return
+        # No await from these checks to the 202: the drain sees ``in_hand`` as it is.
+        if stream.ended:  # ended while the body was read
+            await refuse(send, 410, STREAM_ENDED, message, None)
+            return
+        if stream.closing and isinstance(message, JSONRPCRequest):
+            await refuse(send, 503, STREAM_ENDING, message, RETRY_AFTER_S)
             return
         if stream.in_hand >= self.max_in_flight:
             await self._refuse_busy(send, canonical, message)
@@ -333,6 +380,19 @@ class SseTransport:
                 await stream.session.handle(message, metadata)
         finally:
             stream.in_hand -= 1
+            if stream.closing and not stream.in_hand and not stream.ended:  # answered: end it
+                await self._end_drained(stream)
+
+    async def _refuse_ended(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """410 for a POST to a session whose stream the shutdown ended, with the id of the
+        request it carried when it is one."""
+        body = await body_within(scope, receive, send, self.max_body_bytes)
+        if body is None:
+            return
+        message: JSONRPCMessage | None = None
+        with contextlib.suppress(ValidationError):
+            message = jsonrpc_message_adapter.validate_json(body, by_name=False)
+        await refuse(send, 410, STREAM_ENDED, message, None)
 
     async def _refuse_busy(self, send: Send, session_id: str, message: JSONRPCMessage) -> None:
         """429 with a JSON-RPC error naming the cap: the session has too many messages in hand,
@@ -341,25 +401,11 @@ class SseTransport:
             "sse_message_refused",
             extra={"session": session_tag(session_id), "max_in_flight": self.max_in_flight},
         )
-        error = {
-            "code": BUSY,
-            "message": f"{BUSY_MESSAGE} ({self.max_in_flight}, AIRS_MCP_SSE_MAX_IN_FLIGHT); "
-            "retry once answers have arrived on the stream",
-        }
-        request_id = message.id if isinstance(message, JSONRPCRequest) else None
-        body = json.dumps({"jsonrpc": "2.0", "id": request_id, "error": error}).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 429,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"retry-after", RETRY_AFTER_S),
-                ],
-            }
+        text = (
+            f"{BUSY_MESSAGE} ({self.max_in_flight}, AIRS_MCP_SSE_MAX_IN_FLIGHT); "
+            "retry once answers have arrived on the stream"
         )
-        await send({"type": "http.response.body", "body": body})
+        await refuse(send, 429, text, message, RETRY_AFTER_S)
 
     async def _ping_forever(self) -> None:
         """Every ``ping_s``, a ping to each stream not being written to. Each ping is a task of

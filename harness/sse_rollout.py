@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
@@ -45,8 +46,15 @@ TOOL = "pan_inline_scan"
 @dataclass
 class Call:
     prompt: str
+    statuses: dict[str, int] = field(repr=False)  # its session's, by prompt
     outcome: str = ""  # "ok", "hung" or the error
-    posted: int | None = None  # the POST's status; None: never posted
+    seconds: float = 0.0  # from the call to its outcome
+
+    @property
+    def posted(self) -> int | None:
+        """Its POST's status; None: never posted. Read late: a call can fail (its client saw
+        the stream end) before the answer to its POST has arrived."""
+        return self.statuses.get(self.prompt)
 
     @property
     def verdict(self) -> str:
@@ -170,8 +178,9 @@ class WatchedSession:
     async def call(self, prompt: str) -> Call:
         """One call of the tool; its outcome, also kept in ``calls``."""
         assert self._session is not None, "the session is not open"
-        call = Call(prompt)
+        call = Call(prompt, self.posted)
         self.calls.append(call)
+        started = time.monotonic()
         try:
             async with asyncio.timeout(HANG_S):
                 result = await self._session.call_tool(TOOL, {"prompt": prompt})
@@ -180,12 +189,14 @@ class WatchedSession:
             call.outcome = "hung"
         except Exception as exc:  # the error is the observation
             call.outcome = f"{type(exc).__name__}: {exc}"
-        call.posted = self.posted.get(prompt)
+        call.seconds = time.monotonic() - started
         return call
 
-    async def call_in_a_loop(self, started: asyncio.Event | None = None) -> None:
-        """Call again as soon as each call is answered, until one fails; ``started`` is set
-        once the first call is answered."""
+    async def call_in_a_loop(
+        self, started: asyncio.Event | None = None, pause_s: float = 0.0
+    ) -> None:
+        """Call again ``pause_s`` after each answer (at once by default), until a call fails;
+        ``started`` is set once the first call is answered."""
         count = 0
         while True:
             count += 1
@@ -194,6 +205,8 @@ class WatchedSession:
                 return
             if started is not None:
                 started.set()
+            if pause_s:
+                await asyncio.sleep(pause_s)
 
 
 def verdicts(sessions: list[WatchedSession]) -> Counter[str]:
@@ -202,9 +215,15 @@ def verdicts(sessions: list[WatchedSession]) -> Counter[str]:
 
 
 def summary(sessions: list[WatchedSession]) -> dict[str, Any]:
-    """The classes of the calls and how the streams ended, for a report."""
+    """The classes of the calls, how the streams ended and the longest a failed call took to
+    fail, for a report."""
     ends = Counter(
         CLEAN if s.stream_end == CLEAN else ("open" if s.stream_end is None else "cut")
         for s in sessions
     )
-    return {"calls": dict(verdicts(sessions)), "streams": dict(ends)}
+    failed = [c.seconds for s in sessions for c in s.calls if c.outcome != "ok"]
+    return {
+        "calls": dict(verdicts(sessions)),
+        "streams": dict(ends),
+        "longest_failed_call_s": round(max(failed, default=0.0), 3),
+    }

@@ -85,6 +85,7 @@ def _add(total: dict[str, Any], one: dict[str, Any]) -> None:
 
 
 async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    load_start = os.getloadavg()[0]
     double = LeanDouble(workdir / "double")
     code = {"now": str(ROOT / "server")}
     if args.before:
@@ -121,7 +122,8 @@ async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         "latency_ms": args.latency_ms,
         "pause_s": args.pause_s,
         "grace_s": args.grace_s,
-        "load_average_start": os.getloadavg()[0],
+        "load_average_start": load_start,
+        "load_average_end": os.getloadavg()[0],
         "totals": totals,
         "per_round": rounds,
     }

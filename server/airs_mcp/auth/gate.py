@@ -27,7 +27,7 @@ from starlette.authentication import AuthCredentials
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from airs_mcp.auth.oauth_jwt import JwtVerifier
+from airs_mcp.auth.oauth_jwt import JwtVerifier, TokenRefused
 from airs_mcp.auth.resource_metadata import METADATA_PATH
 from airs_mcp.auth.settings import AuthSettings
 from airs_mcp.auth.static_tokens import StaticTokenVerifier
@@ -37,6 +37,7 @@ __all__ = ["OPEN_PATHS", "AuthGate", "verifiers_for"]
 OPEN_PATHS = ("/healthz", "/readyz")
 REALM = "airs-mcp"
 MAX_TOKEN_CHARS = 16384
+REFUSED_DESCRIPTION = "Invalid or expired bearer token"
 
 log = logging.getLogger("airs_mcp.auth")
 
@@ -78,23 +79,29 @@ class AuthGate:
         if not header:
             await self._challenge(scope, send, None, "Authentication required")
             return
-        access = None
+        access, description = None, REFUSED_DESCRIPTION
         if scheme.lower() == "bearer" and token and len(token) <= MAX_TOKEN_CHARS:
-            access = await self._verify(token)
+            access, description = await self._verify(token)
         if access is None:
             log.info("auth_rejected", extra={"path": scope["path"], "reason": "invalid_token"})
-            await self._challenge(scope, send, "invalid_token", "Invalid or expired bearer token")
+            await self._challenge(scope, send, "invalid_token", description)
             return
         scope["user"] = AuthenticatedUser(access)
         scope["auth"] = AuthCredentials(access.scopes)
         await self.app(scope, receive, send)
 
-    async def _verify(self, token: str) -> AccessToken | None:
+    async def _verify(self, token: str) -> tuple[AccessToken | None, str]:
+        """The first verifier's grant, else why the token was refused."""
+        description = REFUSED_DESCRIPTION
         for verifier in self.verifiers:
-            access = await verifier.verify_token(token)
+            try:
+                access = await verifier.verify_token(token)
+            except TokenRefused as refused:
+                description = refused.description
+                continue
             if access is not None:
-                return access
-        return None
+                return access, description
+        return None, description
 
     async def _challenge(self, scope: Scope, send: Send, error: str | None, text: str) -> None:
         params = [f'realm="{REALM}"']

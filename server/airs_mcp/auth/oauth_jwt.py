@@ -3,7 +3,11 @@
 A token is accepted when it is signed (asymmetric algorithms only) by a key of
 ``AIRS_MCP_OAUTH_JWKS_URL``, its ``iss`` is ``AIRS_MCP_OAUTH_ISSUER``, its ``aud`` names
 ``AIRS_MCP_OAUTH_RESOURCE`` (RFC 8707: tokens for other resources are refused), it has not
-expired (``exp`` is required) and it carries every scope of ``AIRS_MCP_OAUTH_SCOPES``.
+expired (``exp`` is required), it carries every scope of ``AIRS_MCP_OAUTH_SCOPES`` and its header
+says ``typ: at+jwt`` (RFC 9068, also ``application/at+jwt``, any case): an ID token or another
+JWT of the same issuer for the same audience is not an access token. Issuers that do not set
+``typ`` (e.g. kube-apiserver) need ``AIRS_MCP_OAUTH_REQUIRE_AT_JWT=false``, which gives up that
+distinction.
 
 The JWKS is fetched when first needed, kept for ``JWKS_TTL_S`` and fetched again early when a
 token names an unknown ``kid`` (at most once per ``JWKS_MIN_REFETCH_S``), so key rotation at the
@@ -24,8 +28,9 @@ from mcp.server.auth.provider import AccessToken
 
 from airs_mcp.auth.settings import OAuthConfig
 
-__all__ = ["ALGORITHMS", "JwksCache", "JwtVerifier"]
+__all__ = ["ACCESS_TOKEN_TYPES", "ALGORITHMS", "JwksCache", "JwtVerifier", "TokenRefused"]
 
+ACCESS_TOKEN_TYPES = ("at+jwt", "application/at+jwt")  # RFC 9068 section 2.1, compared lowercased
 ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"]
 JWKS_TTL_S = 300.0
 JWKS_MIN_REFETCH_S = 30.0
@@ -36,6 +41,14 @@ LEEWAY_S = 30
 JWKS_ACCEPT = "application/jwk-set+json, application/json"
 
 log = logging.getLogger("airs_mcp.auth")
+
+
+class TokenRefused(Exception):
+    """A token refused for a reason the client should be told (the 401's error description)."""
+
+    def __init__(self, description: str) -> None:
+        super().__init__(description)
+        self.description = description
 
 
 class JwksCache:
@@ -103,6 +116,9 @@ class JwtVerifier:
         algorithm = header.get("alg")
         if algorithm not in ALGORITHMS:
             return None
+        if self.config.require_at_jwt and not _is_access_token_type(header.get("typ")):
+            log.info("jwt_rejected", extra={"reason": "token type"})
+            raise TokenRefused("JWT typ must be at+jwt (RFC 9068): not an access token")
         found = await self.jwks.key(header.get("kid"))
         if found is None:
             return None
@@ -137,6 +153,10 @@ class JwtVerifier:
             subject=str(subject) if subject is not None else None,
             claims={"iss": claims["iss"]},
         )
+
+
+def _is_access_token_type(typ: object) -> bool:
+    return isinstance(typ, str) and typ.lower() in ACCESS_TOKEN_TYPES
 
 
 def _scopes(claims: dict[str, Any]) -> list[str]:

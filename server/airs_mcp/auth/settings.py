@@ -6,7 +6,8 @@
   least 32 characters each; several at once for rotation). Only their SHA-256 digests are kept.
 - ``oauth``: OAuth 2.1 resource server. JWTs issued by ``AIRS_MCP_OAUTH_ISSUER`` for the audience
   ``AIRS_MCP_OAUTH_RESOURCE``, signed by a key of ``AIRS_MCP_OAUTH_JWKS_URL``. Static tokens may
-  be configured as well (e.g. for service accounts).
+  be configured as well (e.g. for service accounts). The JWT header must say ``typ: at+jwt``
+  (RFC 9068) unless ``AIRS_MCP_OAUTH_REQUIRE_AT_JWT=false``.
 - ``none``: no authentication at all; must be chosen explicitly and is logged as a warning.
 
 Errors name the variable, never a token.
@@ -46,6 +47,9 @@ class OAuthConfig:
     jwks_url: str
     resource: str
     required_scopes: tuple[str, ...] = ()
+    # RFC 9068's ``typ: at+jwt``. Off for issuers that do not set it, at a cost: their ID tokens
+    # (or any other JWT they sign for this audience) are then accepted as access tokens.
+    require_at_jwt: bool = True
 
 
 @dataclass(frozen=True)
@@ -107,6 +111,17 @@ def _url(env: Mapping[str, str], name: str, *, required: bool = True) -> str:
     return raw
 
 
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("true", "1", "yes"):
+        return True
+    if raw in ("false", "0", "no"):
+        return False
+    raise ConfigError(name, f"must be true or false, got {raw!r}")
+
+
 def _oauth(env: Mapping[str, str]) -> OAuthConfig:
     scopes = tuple(env.get("AIRS_MCP_OAUTH_SCOPES", "").replace(",", " ").split())
     for scope in scopes:
@@ -117,6 +132,7 @@ def _oauth(env: Mapping[str, str]) -> OAuthConfig:
         jwks_url=_url(env, "AIRS_MCP_OAUTH_JWKS_URL"),
         resource=_url(env, "AIRS_MCP_OAUTH_RESOURCE").rstrip("/"),
         required_scopes=scopes,
+        require_at_jwt=_flag(env, "AIRS_MCP_OAUTH_REQUIRE_AT_JWT", default=True),
     )
 
 

@@ -58,6 +58,8 @@ def oauth_server(
             "AIRS_MCP_OAUTH_ISSUER": str(discovery["issuer"]),
             "AIRS_MCP_OAUTH_JWKS_URL": str(discovery["jwks_uri"]),
             "AIRS_MCP_OAUTH_RESOURCE": RESOURCE,
+            # ServiceAccount tokens carry no typ: RFC 9068's at+jwt cannot be asked for
+            "AIRS_MCP_OAUTH_REQUIRE_AT_JWT": "false",
             "SSL_CERT_FILE": trust_both(apiserver_issuer, airs_double, tmp_path),
         }
     )

@@ -42,7 +42,12 @@ class Issuer:
     def jwks_url(self) -> str:
         return f"{self.url}/jwks.json"
 
-    def token(self, key: ec.EllipticCurvePrivateKey | None = None, **changes: Any) -> str:
+    def token(
+        self,
+        key: ec.EllipticCurvePrivateKey | None = None,
+        typ: str | None = "at+jwt",
+        **changes: Any,
+    ) -> str:
         now = int(time.time())
         claims: dict[str, Any] = {
             "iss": self.url,
@@ -55,7 +60,8 @@ class Issuer:
         }
         claims.update(changes)
         claims = {name: value for name, value in claims.items() if value is not None}
-        return jwt.encode(claims, key or self.key, algorithm="ES256", headers={"kid": KID})
+        headers = {"kid": KID, "typ": typ}  # typ None: no typ in the header at all
+        return jwt.encode(claims, key or self.key, algorithm="ES256", headers=headers)
 
 
 @contextmanager
@@ -94,19 +100,21 @@ def issuer() -> Iterator[Issuer]:
         yield Issuer(url, key)
 
 
+def oauth_env(issuer: Issuer) -> dict[str, str]:
+    return {
+        "AIRS_MCP_AUTH": "oauth",
+        "AIRS_MCP_OAUTH_ISSUER": issuer.url,
+        "AIRS_MCP_OAUTH_JWKS_URL": issuer.jwks_url,
+        "AIRS_MCP_OAUTH_RESOURCE": RESOURCE,
+        "AIRS_MCP_OAUTH_SCOPES": "mcp:tools",
+    }
+
+
 @pytest.fixture(scope="module")
 def oauth_server(
     issuer: Issuer, start_mcp_server_module: Callable[..., McpServerHandle]
 ) -> McpServerHandle:
-    return start_mcp_server_module(
-        {
-            "AIRS_MCP_AUTH": "oauth",
-            "AIRS_MCP_OAUTH_ISSUER": issuer.url,
-            "AIRS_MCP_OAUTH_JWKS_URL": issuer.jwks_url,
-            "AIRS_MCP_OAUTH_RESOURCE": RESOURCE,
-            "AIRS_MCP_OAUTH_SCOPES": "mcp:tools",
-        }
-    )
+    return start_mcp_server_module(oauth_env(issuer))
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
@@ -153,6 +161,36 @@ def test_bad_signature_is_401(oauth_server: McpServerHandle, issuer: Issuer) -> 
     hs256 = jwt.encode({"iss": issuer.url, "aud": RESOURCE, "exp": 2**31}, "k" * 32, "HS256")
     assert refused(oauth_server, hs256).status_code == 401
     assert refused(oauth_server, issuer.token()).status_code == 200  # the control
+
+
+@pytest.mark.parametrize("typ", [None, "JWT", "jwt", "JOSE", "id+jwt", "at+jwt+x"])
+def test_jwt_that_is_not_an_access_token_is_401(
+    oauth_server: McpServerHandle, issuer: Issuer, typ: str | None
+) -> None:
+    """RFC 9068: an ID token (or any JWT) of the same issuer and audience is not replayable."""
+    response = refused(oauth_server, issuer.token(typ=typ))
+    assert response.status_code == 401, response.text
+    challenge = response.headers["www-authenticate"]
+    assert 'error="invalid_token"' in challenge, challenge
+    assert 'error_description="JWT typ must be at+jwt' in challenge, challenge
+    assert "at+jwt" in response.json()["error_description"]
+
+
+@pytest.mark.parametrize("typ", ["at+jwt", "AT+JWT", "application/at+jwt", "Application/AT+JWT"])
+def test_access_token_types_are_accepted(
+    oauth_server: McpServerHandle, issuer: Issuer, typ: str
+) -> None:
+    assert refused(oauth_server, issuer.token(typ=typ)).status_code == 200
+
+
+def test_other_token_types_when_the_issuer_sets_none(
+    issuer: Issuer, start_mcp_server: Callable[..., McpServerHandle]
+) -> None:
+    server = start_mcp_server({**oauth_env(issuer), "AIRS_MCP_OAUTH_REQUIRE_AT_JWT": "false"})
+    assert refused(server, issuer.token(typ=None)).status_code == 200
+    assert refused(server, issuer.token(typ="JWT")).status_code == 200
+    # every other check still applies
+    assert refused(server, issuer.token(typ=None, aud="https://other.example")).status_code == 401
 
 
 def test_challenge_points_at_the_metadata(oauth_server: McpServerHandle, issuer: Issuer) -> None:

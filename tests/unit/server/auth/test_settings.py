@@ -46,6 +46,7 @@ def test_defaults_keep_only_digests_and_every_limit_on() -> None:
         ({**OAUTH, "AIRS_MCP_OAUTH_ISSUER": ""}, "AIRS_MCP_OAUTH_ISSUER"),
         ({**OAUTH, "AIRS_MCP_OAUTH_JWKS_URL": "http://idp.example/j"}, "AIRS_MCP_OAUTH_JWKS_URL"),
         ({**OAUTH, "AIRS_MCP_OAUTH_RESOURCE": "mcp.example"}, "AIRS_MCP_OAUTH_RESOURCE"),
+        ({**OAUTH, "AIRS_MCP_OAUTH_REQUIRE_AT_JWT": "maybe"}, "AIRS_MCP_OAUTH_REQUIRE_AT_JWT"),
         ({"AIRS_MCP_MAX_SSE_SESSIONS": "-1"}, "AIRS_MCP_MAX_SSE_SESSIONS"),
         ({"AIRS_MCP_MAX_SSE_SESSIONS": "3000"}, "AIRS_MCP_LIMIT_CONCURRENCY"),
         ({"AIRS_MCP_MAX_BODY_BYTES": str(8 * 1024 * 1024)}, "AIRS_MCP_MAX_BODY_BYTES"),
@@ -67,6 +68,10 @@ def test_auth_none_and_oauth_modes() -> None:
     assert oauth.mode == "oauth"
     assert oauth.oauth is not None
     assert oauth.oauth.resource == "https://mcp.example"
+    assert oauth.oauth.require_at_jwt  # RFC 9068 typ checked unless turned off
+    lax = auth_from_env({**OAUTH, "AIRS_MCP_OAUTH_REQUIRE_AT_JWT": "False"}).oauth
+    assert lax is not None
+    assert not lax.require_at_jwt
     loopback = {**OAUTH, "AIRS_MCP_OAUTH_JWKS_URL": "http://127.0.0.1:8080/jwks.json"}
     assert auth_from_env(loopback).oauth is not None  # plain http only on loopback
 

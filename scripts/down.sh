@@ -3,7 +3,8 @@
 #   Embedded cluster (default): stop it; its state, and with it the whole deployment, is removed
 #   (`embedded-cluster down` leaves the machine as it was before `up`).
 #   The kind cluster of `AIRS_NODES=N make deploy`, whenever it exists: delete it, its client
-#   namespaces with their veths, and its docker network.
+#   namespaces with their veths, and its docker network; then docker's runtime wrapper for kind
+#   (embedded_cluster.kind_runtime remove) gives daemon.json back as it was.
 #   KUBECONFIG or AIRS_INVENTORY set: run playbooks/uninstall.yml against that cluster.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +16,9 @@ if [ -z "${KUBECONFIG:-}" ] && [ -z "${AIRS_INVENTORY:-}" ]; then
     echo "down: deleting the kind cluster, its client namespaces and its docker network"
     python -m embedded_cluster.kind_cluster down
   fi
+  # Docker's default runtime and daemon.json as they were before kind (kept while containers
+  # still run on the wrapper; nothing to do when it was never installed).
+  python -m embedded_cluster.kind_runtime remove
   [ "${AIRS_NODES:-1}" != "1" ] && exit 0
   echo "down: stopping the embedded cluster and removing its state"
   exec embedded-cluster down

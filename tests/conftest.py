@@ -7,6 +7,7 @@ from tests.fixtures.cluster import (  # noqa: F401 - fixtures are found by name
     embedded_control_plane,
     embedded_control_plane_session,
 )
+from tests.fixtures.host_restore import pytest_configure  # noqa: F401 - hook by name
 from tests.fixtures.images import (  # noqa: F401 - fixtures are found by name
     double_image,
     python_base_image,

@@ -10,8 +10,10 @@ missing capability, so other users of the docker daemon are unaffected.
 
 Install registers it in ``/etc/docker/daemon.json`` as runtime ``airs-runc`` and as the default
 runtime (kind passes no ``--runtime``), and reloads dockerd with SIGHUP (no restart). The
-previous ``daemon.json`` is kept beside it and ``remove`` restores it. On a host whose bounding
-set is complete, ``install`` does nothing: docker stays untouched.
+``daemon.json`` found first is kept (``docker_daemon_config``: bytes and mode, in a private
+directory beside it) and ``remove`` (run by ``make down`` and at the end of a test session that
+installed it) puts it back atomically. On a host whose bounding set is complete, ``install``
+does nothing: docker stays untouched.
 
 CLI::
 
@@ -20,6 +22,7 @@ CLI::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -29,14 +32,13 @@ import sys
 import time
 from pathlib import Path
 
+from embedded_cluster import private_files
+from embedded_cluster.docker_daemon_config import DAEMON_JSON, DaemonConfig
 from embedded_cluster.errors import EmbeddedClusterError
 
 RUNTIME_NAME = "airs-runc"
-DAEMON_JSON = Path("/etc/docker/daemon.json")
-# The original daemon.json (or a marker saying there was none), restored by remove().
-BACKUP = Path("/etc/docker/daemon.json.airs-kind-backup")
-NO_ORIGINAL = "# no daemon.json before airs-runc\n"
 WRAPPER = Path("/usr/local/lib/airs-mcp-k8s/airs-runc")
+WRAPPER_SCRATCH = WRAPPER.parent / ".tmp"  # private: where the next wrapper is written
 DOCKERD_PID = Path("/run/docker.pid")
 
 # Capability names by bit number (linux/capability.h); bits beyond the table are left alone.
@@ -135,8 +137,10 @@ def strip(path, key):
             caps[kind] = kept
             changed = True
     if changed:
+        # a new file only (a file or symlink already at tmp is refused, not written through)
         tmp = path + ".airs-runc"
-        with open(tmp, "w") as f:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "w") as f:
             json.dump(doc, f)
         os.replace(tmp, path)
 
@@ -173,14 +177,22 @@ def real_runc() -> str:
     return str(Path(found).resolve())
 
 
-def _daemon_config() -> dict[str, object]:
-    return json.loads(DAEMON_JSON.read_text()) if DAEMON_JSON.is_file() else {}
-
-
-def installed() -> bool:
-    config = _daemon_config()
-    runtimes = config.get("runtimes")
+def installed(daemon_json: Path = DAEMON_JSON) -> bool:
+    runtimes = DaemonConfig(daemon_json).read().get("runtimes")
     return isinstance(runtimes, dict) and RUNTIME_NAME in runtimes and WRAPPER.is_file()
+
+
+def register(config: DaemonConfig, wrapper: Path = WRAPPER) -> bool:
+    """Make the wrapper docker's default runtime in ``config`` (its original saved once);
+    False when it already was."""
+    current = config.read()
+    runtimes = dict(current.get("runtimes") or {})  # type: ignore[call-overload]
+    runtimes[RUNTIME_NAME] = {"path": str(wrapper)}
+    wanted = {**current, "runtimes": runtimes, "default-runtime": RUNTIME_NAME}
+    if wanted == current and config.saved():
+        return False
+    config.write(wanted)
+    return True
 
 
 def docker_default_runtime() -> str:
@@ -213,52 +225,66 @@ def _reload_dockerd(expect_default: str) -> None:
     )
 
 
-def _write_json(path: Path, doc: dict[str, object]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(doc, indent=2) + "\n")
-    tmp.replace(path)
+def _install_wrapper(script: str) -> None:
+    WRAPPER.parent.mkdir(parents=True, exist_ok=True)
+    if WRAPPER.is_file() and WRAPPER.read_text() == script:
+        return
+    with private_files.private_dir(WRAPPER_SCRATCH) as scratch:
+        private_files.replace(scratch, WRAPPER, script.encode(), 0o755)
 
 
-def install() -> str:
+def install(daemon_json: Path = DAEMON_JSON) -> str:
     """Install and activate the wrapper when the bounding set needs it; say what was done."""
     gone = missing_capabilities()
     if not gone:
         return "bounding set complete: docker left unchanged"
-    WRAPPER.parent.mkdir(parents=True, exist_ok=True)
-    script = wrapper_script(real_runc())
-    if not WRAPPER.is_file() or WRAPPER.read_text() != script:
-        tmp = WRAPPER.with_name(WRAPPER.name + ".tmp")
-        tmp.write_text(script)
-        tmp.chmod(0o755)
-        tmp.replace(WRAPPER)
-    config = _daemon_config()
-    if not BACKUP.exists():
-        BACKUP.write_text(DAEMON_JSON.read_text() if DAEMON_JSON.is_file() else NO_ORIGINAL)
-    runtimes = dict(config.get("runtimes") or {})  # type: ignore[call-overload]
-    runtimes[RUNTIME_NAME] = {"path": str(WRAPPER)}
-    wanted = {**config, "runtimes": runtimes, "default-runtime": RUNTIME_NAME}
-    if wanted != config:
-        DAEMON_JSON.parent.mkdir(parents=True, exist_ok=True)
-        _write_json(DAEMON_JSON, wanted)
+    _install_wrapper(wrapper_script(real_runc()))
+    register(DaemonConfig(daemon_json))
     if docker_default_runtime() != RUNTIME_NAME:
         _reload_dockerd(RUNTIME_NAME)
     return f"{RUNTIME_NAME} is docker's default runtime (drops {', '.join(gone)})"
 
 
-def remove() -> str:
-    """Restore the daemon.json found before install, reload dockerd, delete the wrapper."""
-    if not BACKUP.exists():
+def containers_on_wrapper() -> list[str]:
+    """Containers created with the wrapper as runtime: they could no longer start or exec
+    without it. None when docker does not answer (then nothing runs on it either)."""
+    try:
+        listed = subprocess.run(
+            ["docker", "ps", "-aq"], capture_output=True, text=True, check=False, timeout=30
+        )
+        ids = listed.stdout.split() if listed.returncode == 0 else []
+        if not ids:
+            return []
+        inspected = subprocess.run(
+            ["docker", "inspect", "--format", "{{.Name}} {{.HostConfig.Runtime}}", *ids],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    lines = (line.rsplit(" ", 1) for line in inspected.stdout.splitlines() if " " in line)
+    return [name.lstrip("/") for name, runtime in lines if runtime == RUNTIME_NAME]
+
+
+def remove(daemon_json: Path = DAEMON_JSON) -> str:
+    """Restore the daemon.json found before install, reload dockerd, delete the wrapper;
+    kept while containers (a kind cluster's nodes) still run on the wrapper."""
+    config = DaemonConfig(daemon_json)
+    if not config.saved():
         return "not installed: nothing to remove"
-    original = BACKUP.read_text()
-    if original == NO_ORIGINAL:
-        DAEMON_JSON.unlink(missing_ok=True)
-        previous_default = "runc"
-    else:
-        DAEMON_JSON.write_text(original)
-        previous_default = str(json.loads(original).get("default-runtime", "runc"))
-    _reload_dockerd(previous_default)
-    BACKUP.unlink()
+    users = containers_on_wrapper()
+    if users:
+        names = ", ".join(users)
+        return f"kept {RUNTIME_NAME}: containers still use it ({names}); delete them first"
+    config.restore()
+    previous_default = str(config.read().get("default-runtime", "runc"))
+    if DOCKERD_PID.exists():  # a stopped dockerd reads the restored file when it starts
+        _reload_dockerd(previous_default)
     WRAPPER.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        WRAPPER_SCRATCH.rmdir()
     return f"removed {RUNTIME_NAME}; docker's default runtime is {previous_default} again"
 
 
@@ -269,6 +295,7 @@ def status() -> str:
             "missing_capabilities": gone,
             "needed": bool(gone),
             "installed": installed(),
+            "original_saved": DaemonConfig().saved(),
             "default_runtime": docker_default_runtime(),
             "wrapper": str(WRAPPER),
         },

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from embedded_cluster.kind_runtime import missing_capabilities, wrapper_script
 
 FULL_40 = "CapBnd:\t000001ffffffffff\n"  # bits 0..40 set
@@ -87,3 +88,25 @@ def test_wrapper_leaves_an_unreadable_spec_to_runc(tmp_path: Path) -> None:
     assert "left the spec unchanged" in result.stderr
     assert (bundle / "config.json").read_text() == "not json"
     assert json.loads((tmp_path / "argv.json").read_text())[0] == "create"
+
+
+def test_wrapper_does_not_write_through_a_planted_symlink(tmp_path: Path) -> None:
+    gone = missing_capabilities()
+    if not gone:
+        pytest.skip("full bounding set: the wrapper has nothing to strip, so writes nothing")
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    spec = json.dumps({"process": {"capabilities": _caps(["CAP_CHOWN", *gone])}})
+    (bundle / "config.json").write_text(spec)
+    victim = tmp_path / "victim"
+    victim.write_text("untouched")
+    (bundle / "config.json.airs-runc").symlink_to(victim)  # the wrapper's temporary file
+    result = subprocess.run(
+        [str(_wrapper(tmp_path)), "create", "--bundle", str(bundle), "id1"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "left the spec unchanged" in result.stderr
+    assert victim.read_text() == "untouched"
+    assert (bundle / "config.json").read_text() == spec

@@ -311,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         print(actions[args[0]]())
-    except RuntimeSetupError as exc:
+    except EmbeddedClusterError as exc:  # also a refused daemon.json or private directory
         print(f"kind_runtime: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 
 from airs_mcp.auth.settings import AuthSettings, auth_from_env
 from airs_mcp.errors import ConfigError
+from airs_mcp.scan.batching import MAX_IDS_PER_QUERY, MAX_OBJECTS_PER_ASYNC
 
-__all__ = ["LOCAL_HOSTS", "ConfigError", "Settings"]
+__all__ = ["LOCAL_HOSTS", "ClientLimits", "ConfigError", "Settings"]
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 MAX_API_KEY_LENGTH = 2048
@@ -52,6 +53,32 @@ DEFAULT_HEAP_TRIM_DELAY_S = 10.0
 DEFAULT_SSE_PING_S = 15.0
 DEFAULT_SSE_WRITE_TIMEOUT_S = 30.0
 DEFAULT_SSE_MAX_IN_FLIGHT = 64
+# Per-credential limits (README "Configuration reference"; 0 turns one off). Generous for one
+# client, so that no single credential takes the server or the AIRS tenant for itself: MCP
+# messages per second (token bucket), tool calls reaching AIRS at once, and AIRS requests per
+# minute, a fifth of the tenant's AIRS_TENANT_REQUESTS_PER_SECOND.
+DEFAULT_CLIENT_REQUESTS_PER_SECOND = 100.0
+DEFAULT_CLIENT_REQUEST_BURST = 200
+DEFAULT_CLIENT_AIRS_CALLS_IN_FLIGHT = 32
+DEFAULT_CLIENT_AIRS_REQUESTS_PER_MINUTE = 1800
+
+
+@dataclass(frozen=True)
+class ClientLimits:
+    """What one credential (bearer token digest or OAuth subject) may use; 0 turns a limit off.
+    Applied only to authenticated callers (``limits`` package)."""
+
+    requests_per_second: float = DEFAULT_CLIENT_REQUESTS_PER_SECOND
+    request_burst: int = DEFAULT_CLIENT_REQUEST_BURST
+    airs_calls_in_flight: int = DEFAULT_CLIENT_AIRS_CALLS_IN_FLIGHT
+    airs_requests_per_minute: int = DEFAULT_CLIENT_AIRS_REQUESTS_PER_MINUTE
+
+    @property
+    def enabled(self) -> bool:
+        return bool(
+            self.requests_per_second or self.airs_calls_in_flight or self.airs_requests_per_minute
+        )
+
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -98,6 +125,7 @@ class Settings:
     sse_ping_s: float = DEFAULT_SSE_PING_S
     sse_write_timeout_s: float = DEFAULT_SSE_WRITE_TIMEOUT_S
     sse_max_in_flight: int = DEFAULT_SSE_MAX_IN_FLIGHT
+    client_limits: ClientLimits = field(default_factory=ClientLimits)
 
     @property
     def fleet_share(self) -> bool:
@@ -135,6 +163,9 @@ class Settings:
         sessions, concurrency = _connection_limits(env)
         memory_limit, refuse_fraction, trim_after, trim_delay = _memory(env)
         ping_s, write_timeout_s, max_in_flight = _sse_streams(env)
+        max_batch_items = int(
+            _number(env, "AIRS_MCP_MAX_BATCH_ITEMS", 1000, minimum=1, maximum=10000)
+        )
         return cls(
             api_key=key,
             profile_name=name or None,
@@ -185,9 +216,7 @@ class Settings:
                 minimum=1,
                 maximum=3600,
             ),
-            max_batch_items=int(
-                _number(env, "AIRS_MCP_MAX_BATCH_ITEMS", 1000, minimum=1, maximum=10000)
-            ),
+            max_batch_items=max_batch_items,
             graceful_shutdown_s=_number(
                 env, "AIRS_MCP_GRACEFUL_SHUTDOWN_SECONDS", 10.0, minimum=0, maximum=3600
             ),
@@ -214,6 +243,7 @@ class Settings:
             sse_ping_s=ping_s,
             sse_write_timeout_s=write_timeout_s,
             sse_max_in_flight=max_in_flight,
+            client_limits=_client_limits(env, max_batch_items),
         )
 
 
@@ -313,6 +343,53 @@ def _sse_streams(env: Mapping[str, str]) -> tuple[float, float, int]:
             )
         ),
     )
+
+
+def _client_limits(env: Mapping[str, str], max_batch_items: int) -> ClientLimits:
+    """The per-credential limits (0 = off). The AIRS quota must let the largest call through:
+    a batch or query of ``max_batch_items`` takes one AIRS request per 5 items."""
+    quota_name = "AIRS_MCP_CLIENT_AIRS_REQUESTS_PER_MINUTE"
+    limits = ClientLimits(
+        requests_per_second=_number(
+            env,
+            "AIRS_MCP_CLIENT_REQUESTS_PER_SECOND",
+            DEFAULT_CLIENT_REQUESTS_PER_SECOND,
+            minimum=0,
+            maximum=1e6,
+        ),
+        request_burst=int(
+            _number(
+                env,
+                "AIRS_MCP_CLIENT_REQUEST_BURST",
+                DEFAULT_CLIENT_REQUEST_BURST,
+                minimum=1,
+                maximum=1e6,
+            )
+        ),
+        airs_calls_in_flight=int(
+            _number(
+                env,
+                "AIRS_MCP_CLIENT_AIRS_CALLS_IN_FLIGHT",
+                DEFAULT_CLIENT_AIRS_CALLS_IN_FLIGHT,
+                minimum=0,
+                maximum=1e5,
+            )
+        ),
+        airs_requests_per_minute=int(
+            _number(
+                env, quota_name, DEFAULT_CLIENT_AIRS_REQUESTS_PER_MINUTE, minimum=0, maximum=1e7
+            )
+        ),
+    )
+    per_request = min(MAX_OBJECTS_PER_ASYNC, MAX_IDS_PER_QUERY)
+    largest_call = -(-max_batch_items // per_request)
+    if limits.airs_requests_per_minute and limits.airs_requests_per_minute < largest_call:
+        raise ConfigError(
+            quota_name,
+            f"must be at least {largest_call} (0 = off): a call of AIRS_MCP_MAX_BATCH_ITEMS="
+            f"{max_batch_items} items takes that many AIRS requests",
+        )
+    return limits
 
 
 def _split(raw: str) -> list[str]:

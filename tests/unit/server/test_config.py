@@ -244,3 +244,49 @@ def test_bad_routing_settings_name_the_variable(changes: dict[str, str], variabl
     assert caught.value.variable == variable
     assert ROUTING_KEY not in str(caught.value)
     assert "too-short" not in str(caught.value)
+
+
+def test_client_limits_default_on_and_each_turns_off_at_zero() -> None:
+    limits = Settings.from_env(BASE).client_limits
+    assert limits.enabled
+    assert limits.requests_per_second > 0 and limits.request_burst >= limits.requests_per_second
+    assert limits.airs_calls_in_flight > 0
+    # the default quota leaves the tenant's AIRS budget to other credentials
+    assert limits.airs_requests_per_minute < AIRS_TENANT_REQUESTS_PER_SECOND * 60
+    off = {
+        "AIRS_MCP_CLIENT_REQUESTS_PER_SECOND": "0",
+        "AIRS_MCP_CLIENT_AIRS_CALLS_IN_FLIGHT": "0",
+        "AIRS_MCP_CLIENT_AIRS_REQUESTS_PER_MINUTE": "0",
+    }
+    assert not Settings.from_env({**BASE, **off}).client_limits.enabled
+    custom = Settings.from_env(
+        {**BASE, "AIRS_MCP_CLIENT_REQUESTS_PER_SECOND": "2.5", "AIRS_MCP_CLIENT_REQUEST_BURST": "7"}
+    ).client_limits
+    assert (custom.requests_per_second, custom.request_burst) == (2.5, 7)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "reason"),
+    [
+        ("AIRS_MCP_CLIENT_REQUESTS_PER_SECOND", "fast", "must be a number"),
+        ("AIRS_MCP_CLIENT_REQUESTS_PER_SECOND", "-1", "must be between 0 and"),
+        ("AIRS_MCP_CLIENT_REQUEST_BURST", "0", "must be between 1 and"),
+        ("AIRS_MCP_CLIENT_AIRS_CALLS_IN_FLIGHT", "-2", "must be between 0 and"),
+        ("AIRS_MCP_CLIENT_AIRS_REQUESTS_PER_MINUTE", "x", "must be a number"),
+    ],
+)
+def test_client_limit_errors_name_the_variable(variable: str, value: str, reason: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        Settings.from_env({**BASE, variable: value})
+    assert error.value.variable == variable
+    assert reason in error.value.reason
+
+
+def test_airs_quota_must_fit_the_largest_call() -> None:
+    small = {"AIRS_MCP_CLIENT_AIRS_REQUESTS_PER_MINUTE": "100"}
+    with pytest.raises(ConfigError) as error:
+        Settings.from_env({**BASE, **small})  # 1000 items take 200 requests
+    assert error.value.variable == "AIRS_MCP_CLIENT_AIRS_REQUESTS_PER_MINUTE"
+    assert "at least 200" in error.value.reason
+    fits = Settings.from_env({**BASE, **small, "AIRS_MCP_MAX_BATCH_ITEMS": "500"})
+    assert fits.client_limits.airs_requests_per_minute == 100

@@ -4,13 +4,16 @@ Protections (each on by default; see ``observability.disabled_protections``): ``
 outermost (bearer tokens or JWTs), ``BodyLimit`` on every Streamable HTTP POST (size limit,
 JSON-RPC check; the SSE transport checks its POSTs with the same pieces and binds each session to
 its opener's credential), ``StreamCapacity`` on the SSE app (session cap), ``MemoryGate`` on both
-transports (503 for new sessions near the memory limit). ``HeapTrimmer`` returns closed sessions'
+transports (503 for new sessions near the memory limit), the per-credential limits after
+``AuthGate`` (``limits``: ``RequestRate`` on Streamable HTTP, the SSE transport's ``admit``, the
+tools' AIRS budget). ``HeapTrimmer`` returns closed sessions'
 memory. ``ConnectionAbort``, around everything uvicorn serves, lets the SSE transport reset the
 connection of a stream whose client stopped reading.
 
-The outer Starlette lifespan owns the process-wide resources: the AIRS client, the Streamable
-HTTP session manager and the SSE transport (``transport.sse``: the MCP server's own lifespan,
-entered once for every SSE session, and the stream pings).
+The outer Starlette lifespan owns the process-wide resources: the AIRS client, the
+per-credential limiter, the Streamable HTTP session manager and the SSE transport
+(``transport.sse``: the MCP server's own lifespan, entered once for every SSE session, and the
+stream pings).
 """
 
 from __future__ import annotations
@@ -32,6 +35,9 @@ from airs_mcp import __version__
 from airs_mcp.auth.gate import AuthGate, verifiers_for
 from airs_mcp.auth.resource_metadata import metadata_routes, metadata_url
 from airs_mcp.config import Settings
+from airs_mcp.limits.limiter import ClientLimiter
+from airs_mcp.limits.refusal import Refusal
+from airs_mcp.limits.request_rate import RequestRate, admit_request
 from airs_mcp.observability.disabled_protections import warn_disabled
 from airs_mcp.observability.metrics import Metrics, PortDispatch, metrics_app
 from airs_mcp.process.heap_trim import HeapTrimmer
@@ -73,6 +79,7 @@ class Runtime:
         self.client: AirsClient | None = None
         self.scan_service: ScanService | None = None
         self.forwarder: SessionForwarder | None = None  # only with session routing
+        self.limiter: ClientLimiter | None = None  # while started, with auth and a limit on
         self.sse: SseTransport | None = None  # set by create_app
         self.shutting_down = False
         self.memory = MemoryMonitor(
@@ -83,6 +90,16 @@ class Runtime:
     @property
     def ready(self) -> bool:
         return self.scan_service is not None and not self.shutting_down
+
+    def start_limiter(self) -> None:
+        """The per-credential budgets, for the lifespan: none without authentication (no
+        credential to key on) or with every limit off."""
+        limits = self.settings.client_limits
+        if self.settings.auth.enabled and limits.enabled:
+            self.limiter = ClientLimiter(limits, on_refusal=self._count_refusal)
+
+    def _count_refusal(self, refusal: Refusal) -> None:
+        self.metrics.client_limit_refusals.labels(refusal.variable).inc()
 
     def service(self) -> ScanService:
         if self.scan_service is None:
@@ -98,7 +115,7 @@ def build_mcp(runtime: Runtime) -> MCPServer:
         log_level="WARNING",
         cache_hints={"server/discover": STABLE_RESULT_HINT, "tools/list": STABLE_RESULT_HINT},
     )
-    register_tools(server, runtime.service, runtime.metrics)
+    register_tools(server, runtime.service, runtime.metrics, lambda: runtime.limiter)
     return server
 
 
@@ -115,6 +132,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
         ping_s=settings.sse_ping_s,
         write_timeout_s=settings.sse_write_timeout_s,
         max_in_flight=settings.sse_max_in_flight,
+        admit=lambda scope: admit_request(runtime.limiter, scope),
     )
     runtime.sse = sse
     streamable = mcp.streamable_http_app(
@@ -131,6 +149,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
         client = AirsClient(settings, metrics=runtime.metrics)
         client.start()
         runtime.client = client
+        runtime.start_limiter()
         if settings.session_routing:
             runtime.forwarder = SessionForwarder()
         try:
@@ -140,6 +159,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
         finally:
             runtime.shutting_down = True
             runtime.scan_service = None
+            runtime.limiter = None
             forwarder, runtime.forwarder = runtime.forwarder, None
             if forwarder is not None:
                 await forwarder.aclose()
@@ -207,14 +227,16 @@ def serve_app(app: Starlette, metrics_port: int) -> ASGIApp:
 
 
 def _guarded(routes: list[BaseRoute], limit: int, runtime: Runtime) -> list[BaseRoute]:
-    """The Streamable HTTP route behind ``MemoryGate``, ``BodyLimit`` and the shutdown's
-    ``DrainGate``, for POST only: a stateless endpoint has no stream to offer a 2025 client's
-    GET (the SDK would hold an empty one open) and no session to DELETE, so both get 405."""
+    """The Streamable HTTP route behind ``MemoryGate``, ``BodyLimit``, the per-credential
+    ``RequestRate`` and the shutdown's ``DrainGate``, for POST only: a stateless endpoint has no
+    stream to offer a 2025 client's GET (the SDK would hold an empty one open) and no session to
+    DELETE, so both get 405."""
     out: list[BaseRoute] = []
     for route in routes:
         if isinstance(route, Route):
             gate = DrainGate(route.endpoint, lambda: runtime.shutting_down, runtime.metrics)
-            guarded = BodyLimit(gate, limit, jsonrpc_errors=True)
+            rate = RequestRate(gate, lambda: runtime.limiter)
+            guarded = BodyLimit(rate, limit, jsonrpc_errors=True)
             route = Route(
                 route.path,
                 endpoint=MemoryGate(guarded, runtime.memory, runtime.metrics, "http"),

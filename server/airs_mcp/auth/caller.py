@@ -11,9 +11,11 @@ from __future__ import annotations
 import json
 
 from mcp.server.auth.middleware.auth_context import get_access_token
-from mcp.server.auth.provider import principal_components
+from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
+from mcp.server.auth.provider import AccessToken, principal_components
+from starlette.types import Scope
 
-__all__ = ["ANONYMOUS", "NoCaller", "principal"]
+__all__ = ["ANONYMOUS", "NoCaller", "principal", "principal_of", "request_principal"]
 
 ANONYMOUS = b'["none"]'  # every caller of a server without authentication
 
@@ -29,6 +31,18 @@ def principal(auth_enabled: bool) -> bytes:
         if auth_enabled:
             raise NoCaller("no authenticated caller for this tool call")
         return ANONYMOUS
+    return principal_of(token)
+
+
+def principal_of(token: AccessToken) -> bytes:
+    """The principal of a verified ``token``."""
     client_id, issuer, subject = principal_components(token)
     # JSON of a list: unambiguous whatever the components contain.
     return json.dumps(["token", client_id, issuer, subject]).encode("utf-8")
+
+
+def request_principal(scope: Scope) -> bytes | None:
+    """The principal ``AuthGate`` verified for this HTTP request; ``None`` without one
+    (authentication off)."""
+    user = scope.get("user")
+    return principal_of(user.access_token) if isinstance(user, AuthenticatedUser) else None

@@ -47,7 +47,8 @@ class Metrics:
         r = self.registry
         self.tool_calls = Counter(
             f"{PREFIX}_tool_calls",
-            "Tool calls by tool and outcome (ok, invalid_input, airs_error, internal_error).",
+            "Tool calls by tool and outcome (ok, invalid_input, airs_error, limited, "
+            "internal_error).",
             ["tool", "outcome"],
             registry=r,
         )
@@ -102,6 +103,12 @@ class Metrics:
             "New sessions refused with 503, by transport (sse, http) and reason (session_cap, "
             "shutting_down, memory).",
             ["transport", "reason"],
+            registry=r,
+        )
+        self.client_limit_refusals = Counter(
+            f"{PREFIX}_client_limit_refusals",
+            "Messages and tool calls refused by a per-credential limit, by the limit's setting.",
+            ["limit"],
             registry=r,
         )
         self.forwards = Counter(

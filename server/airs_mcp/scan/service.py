@@ -3,6 +3,9 @@
 Every id a caller sees is the ``owner``'s (``scan.owned_ids``): AIRS ids are wrapped on the way
 out and unwrapped on the way in, so a caller never reaches another principal's scans.
 
+Each operation first charges ``charge`` with the AIRS requests it is about to send (the
+per-credential quota, ``limits``: it raises ``LimitExceeded`` before anything is sent).
+
 Raises ``InputProblem`` for input that cannot be sent and ``AirsError`` when AIRS failed for
 the whole call; per-item failures of batch and query calls are reported inside the result.
 """
@@ -36,6 +39,11 @@ R = TypeVar("R")
 S = TypeVar("S")  # what AIRS answers a query with
 E = TypeVar("E", ScanResultEntry, ReportEntry)  # what a query tool returns per id
 Missing = Literal["not_found", "error"]  # an id AIRS gave no entry for, and why
+Charge = Callable[[int], None]  # ``limits.limiter.Charge``
+
+
+def _free(requests: int) -> None:
+    """The charge without per-credential limits."""
 
 
 async def _bounded(limit: int, work: Sequence[T], run: Callable[[T], Awaitable[R]]) -> list[R]:
@@ -91,11 +99,12 @@ class ScanService:
         """The ids of ``principal``'s scans (``auth.caller.principal``)."""
         return ScanIds(self._scan_id_key, principal)
 
-    async def inline(self, item: ScanItem, owner: ScanIds) -> ScanSummary:
+    async def inline(self, item: ScanItem, owner: ScanIds, charge: Charge = _free) -> ScanSummary:
         item = validation.check_item(item)
         validation.check_inline_size(
             convert.wire_size(convert.scan_request(item, self.client.profile))
         )
+        charge(1)
         response = await self.client.sync_scan(
             convert.content(item),
             tr_id=item.tr_id,
@@ -104,7 +113,9 @@ class ScanService:
         )
         return _owned_summary(convert.summary(response), owner)
 
-    async def batch(self, items: list[ScanItem], owner: ScanIds) -> BatchScanResult:
+    async def batch(
+        self, items: list[ScanItem], owner: ScanIds, charge: Charge = _free
+    ) -> BatchScanResult:
         validation.check_count(len(items), "items", self.settings.max_batch_items)
         results = [BatchItemResult(index=i) for i in range(len(items))]
         ready: list[tuple[int, AsyncScanObject, int]] = []
@@ -120,6 +131,7 @@ class ScanService:
         for position in oversized:
             index, _, size = ready[position]
             results[index].error = validation.oversized_batch_item(size)
+        charge(len(chunks))
 
         async def send(chunk: list[int]) -> AirsError | None:
             members = [ready[p] for p in chunk]
@@ -145,7 +157,9 @@ class ScanService:
             items=results, submitted=len(items) - failed, failed=failed, requests=len(chunks)
         )
 
-    async def results(self, scan_ids: list[str], owner: ScanIds) -> ScanResultsOutput:
+    async def results(
+        self, scan_ids: list[str], owner: ScanIds, charge: Charge = _free
+    ) -> ScanResultsOutput:
         """``owner``'s results for ``scan_ids``; an id not issued to ``owner`` reads as
         'not_found' without reaching AIRS, exactly like one AIRS does not know."""
         ids = validation.query_ids(scan_ids, report=False, limit=self.settings.max_batch_items)
@@ -160,6 +174,7 @@ class ScanService:
             to_entry=convert.result_entry,
             entry_id=lambda entry: entry.scan_id,
             stub=stub,
+            charge=charge,
         )
         entries: list[ScanResultEntry] = []
         for one_id, airs_id in opened.items():
@@ -169,7 +184,9 @@ class ScanService:
                 entries.extend(_owned_result(entry, owner) for entry in answered[airs_id])
         return ScanResultsOutput(results=entries)
 
-    async def reports(self, report_ids: list[str], owner: ScanIds) -> ScanReportsOutput:
+    async def reports(
+        self, report_ids: list[str], owner: ScanIds, charge: Charge = _free
+    ) -> ScanReportsOutput:
         """``owner``'s reports for ``report_ids``, as ``results`` treats scan ids."""
         ids = validation.query_ids(report_ids, report=True, limit=self.settings.max_batch_items)
         opened = {one_id: owner.open_report_id(one_id) for one_id in ids}
@@ -183,6 +200,7 @@ class ScanService:
             to_entry=convert.report_entry,
             entry_id=lambda entry: entry.report_id,
             stub=stub,
+            charge=charge,
         )
         entries: list[ReportEntry] = []
         for one_id, airs_id in opened.items():
@@ -200,6 +218,7 @@ class ScanService:
         to_entry: Callable[[S], E],
         entry_id: Callable[[E], str],
         stub: Callable[[str, Missing, str | None], E],
+        charge: Charge,
     ) -> dict[str, list[E]]:
         """Look ``ids`` (AIRS ids) up in groups AIRS accepts, several groups at a time.
 
@@ -221,7 +240,9 @@ class ScanService:
                 found.setdefault(entry_id(entry), []).append(entry)
             return None
 
-        errors = await _bounded(self.settings.batch_concurrency, batching.groups(ids), query)
+        groups = batching.groups(ids)
+        charge(len(groups))
+        errors = await _bounded(self.settings.batch_concurrency, groups, query)
         if (failure := _only_airs_errors(errors)) is not None:
             raise failure
         out: dict[str, list[E]] = {}

@@ -1,4 +1,9 @@
-"""The four MCP tools: thin wrappers over ``ScanService`` with error mapping and one log line."""
+"""The four MCP tools: thin wrappers over ``ScanService`` with error mapping and one log line.
+
+With a ``ClientLimiter`` (authentication on, a limit set), a call holds one of its credential's
+AIRS call slots and charges its AIRS requests to the credential's quota; a refusal is the
+JSON-RPC error naming the limit (``MCPError``), not a tool result the model would read as a
+verdict."""
 
 from __future__ import annotations
 
@@ -12,6 +17,8 @@ from mcp_types import ToolAnnotations
 from pydantic import Field
 
 from airs_mcp.auth import caller
+from airs_mcp.limits.limiter import Charge, ClientLimiter
+from airs_mcp.limits.refusal import LimitExceeded
 from airs_mcp.observability import log
 from airs_mcp.observability.metrics import Metrics
 from airs_mcp.observability.trace_context import request_trace_id
@@ -66,6 +73,9 @@ async def run_logged(
         result = await work()
         extra = fields(result)
         return result
+    except LimitExceeded as exc:
+        outcome, extra = "limited", {"limit": exc.refusal.variable}
+        raise exc.refusal.mcp_error() from None
     except InputProblem as exc:
         outcome, extra = "invalid_input", {}
         raise ToolError(str(exc)) from None
@@ -102,13 +112,30 @@ def _batch_fields(result: BatchScanResult) -> dict[str, Any]:
     }
 
 
-def register_tools(server: MCPServer, service: Callable[[], ScanService], metrics: Metrics) -> None:
-    """Register the four tools on ``server``; ``service()`` returns the live ScanService."""
+def _free(requests: int) -> None:
+    """The charge without per-credential limits."""
 
-    def owner() -> ScanIds:
-        """The ids of the caller's scans (read inside the tool call, where the caller is)."""
+
+def register_tools(
+    server: MCPServer,
+    service: Callable[[], ScanService],
+    metrics: Metrics,
+    limiter: Callable[[], ClientLimiter | None] = lambda: None,
+) -> None:
+    """Register the four tools on ``server``; ``service()`` returns the live ScanService,
+    ``limiter()`` the live per-credential limiter (``None``: no limits)."""
+
+    async def scan(operation: Callable[[ScanService, ScanIds, Charge], Awaitable[T]]) -> T:
+        """Run ``operation`` as the caller (read inside the tool call, where the caller is):
+        on the caller's scan ids, within its limits."""
         live = service()
-        return live.ids_for(caller.principal(live.settings.auth.enabled))
+        principal = caller.principal(live.settings.auth.enabled)
+        owner = live.ids_for(principal)
+        limits = limiter()
+        if limits is None:
+            return await operation(live, owner, _free)
+        with limits.airs_call(principal) as charge:
+            return await operation(live, owner, charge)
 
     @server.tool(
         name="pan_inline_scan",
@@ -159,7 +186,7 @@ def register_tools(server: MCPServer, service: Callable[[], ScanService], metric
         )
         return await run_logged(
             "pan_inline_scan",
-            lambda: service().inline(item, owner()),
+            lambda: scan(lambda live, owner, charge: live.inline(item, owner, charge)),
             _summary_fields,
             metrics,
             ctx,
@@ -181,7 +208,11 @@ def register_tools(server: MCPServer, service: Callable[[], ScanService], metric
         pan_get_scan_reports (report ids).
         """
         return await run_logged(
-            "pan_batch_scan", lambda: service().batch(items, owner()), _batch_fields, metrics, ctx
+            "pan_batch_scan",
+            lambda: scan(lambda live, owner, charge: live.batch(items, owner, charge)),
+            _batch_fields,
+            metrics,
+            ctx,
         )
 
     @server.tool(name="pan_get_scan_results", title="AIRS scan results", annotations=READ_ONLY)
@@ -204,7 +235,7 @@ def register_tools(server: MCPServer, service: Callable[[], ScanService], metric
         """
         return await run_logged(
             "pan_get_scan_results",
-            lambda: service().results(scan_ids, owner()),
+            lambda: scan(lambda live, owner, charge: live.results(scan_ids, owner, charge)),
             lambda r: {
                 "scan_ids": sorted({e.scan_id for e in r.results}),
                 "entries": len(r.results),
@@ -229,7 +260,7 @@ def register_tools(server: MCPServer, service: Callable[[], ScanService], metric
         """
         return await run_logged(
             "pan_get_scan_reports",
-            lambda: service().reports(report_ids, owner()),
+            lambda: scan(lambda live, owner, charge: live.reports(report_ids, owner, charge)),
             lambda r: {
                 "scan_ids": sorted({e.scan_id for e in r.reports if e.scan_id}),
                 "entries": len(r.reports),

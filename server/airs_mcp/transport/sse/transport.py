@@ -65,6 +65,7 @@ from airs_mcp.config import (
     DEFAULT_SSE_PING_S,
     DEFAULT_SSE_WRITE_TIMEOUT_S,
 )
+from airs_mcp.limits.refusal import Refusal, send_too_many
 from airs_mcp.transport.body_limit import body_within, invalid_jsonrpc
 from airs_mcp.transport.connection_abort import connection_abort
 from airs_mcp.transport.routing.session_router import session_tag
@@ -213,6 +214,7 @@ class SseTransport:
         ping_s: float = DEFAULT_SSE_PING_S,
         write_timeout_s: float = DEFAULT_SSE_WRITE_TIMEOUT_S,
         max_in_flight: int = DEFAULT_SSE_MAX_IN_FLIGHT,
+        admit: Callable[[Scope], Refusal | None] | None = None,
     ) -> None:
         self.server = server
         self.security = TransportSecurityMiddleware(security)
@@ -221,6 +223,7 @@ class SseTransport:
         self.ping_s = ping_s
         self.write_timeout_s = write_timeout_s
         self.max_in_flight = max_in_flight
+        self.admit = admit  # the per-credential message rate: a refusal, or None to go on
         self.streams: dict[str, _Stream] = {}
         self.lifespan_state: Any = None
         self.ended_by_drain: set[str] = set()  # their POSTs get 410, not 404
@@ -297,6 +300,9 @@ class SseTransport:
         if refusal is not None:
             await refusal(scope, receive, send)
             return
+        if self.admit is not None and (limited := self.admit(scope)) is not None:
+            await send_too_many(send, limited)
+            return
         session_id = uuid.uuid4().hex
 
         def forget() -> None:  # a dropped stream takes no more POSTs and no pings
@@ -366,6 +372,9 @@ class SseTransport:
         if stream.closing and isinstance(message, JSONRPCRequest):
             await refuse(send, 503, STREAM_ENDING, message, RETRY_AFTER_S)
             return
+        if self.admit is not None and (limited := self.admit(scope)) is not None:
+            await self._refuse_limited(send, stream, message, limited)
+            return
         if stream.in_hand >= self.max_in_flight:
             await self._refuse_busy(send, canonical, message)
             return
@@ -406,6 +415,17 @@ class SseTransport:
             "retry once answers have arrived on the stream"
         )
         await refuse(send, 429, text, message, RETRY_AFTER_S)
+
+    async def _refuse_limited(
+        self, send: Send, stream: _Stream, message: JSONRPCMessage, refusal: Refusal
+    ) -> None:
+        """A request's answer is the JSON-RPC error on the stream; a notification's is a 429."""
+        if not isinstance(message, JSONRPCRequest):
+            await send_too_many(send, refusal)
+            return
+        await _plain(send, 202, "Accepted", [])
+        answer = {"jsonrpc": "2.0", "id": message.id, "error": refusal.error()}
+        await stream.write(_event("message", json.dumps(answer, separators=(",", ":"))))
 
     async def _ping_forever(self) -> None:
         """Every ``ping_s``, a ping to each stream not being written to. Each ping is a task of

@@ -249,7 +249,8 @@ def test_bad_routing_settings_name_the_variable(changes: dict[str, str], variabl
 def test_client_limits_default_on_and_each_turns_off_at_zero() -> None:
     limits = Settings.from_env(BASE).client_limits
     assert limits.enabled
-    assert limits.requests_per_second > 0 and limits.request_burst >= limits.requests_per_second
+    assert limits.requests_per_second > 0
+    assert limits.request_burst >= limits.requests_per_second
     assert limits.airs_calls_in_flight > 0
     # the default quota leaves the tenant's AIRS budget to other credentials
     assert limits.airs_requests_per_minute < AIRS_TENANT_REQUESTS_PER_SECOND * 60

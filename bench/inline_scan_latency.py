@@ -33,6 +33,7 @@ import anyio
 
 from bench.host import host_facts
 from bench.output import RESULTS, write_results
+from bench.servers import NO_CLIENT_LIMITS
 from harness.airs_double import start_airs_double
 from harness.mcp_client import open_session
 from harness.mcp_server import PROFILE_NAME, launch_mcp_server
@@ -156,7 +157,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     double = start_airs_double(workdir / "double")
     server = None
     try:
-        server = launch_mcp_server(double, workdir / "server")
+        server = launch_mcp_server(double, workdir / "server", env_overrides=NO_CLIENT_LIMITS)
         os.environ["SSL_CERT_FILE"] = str(double.ca_path)
         if args.upstream_latency_ms:
             double.set_fault(count=-1, latency_ms=args.upstream_latency_ms)

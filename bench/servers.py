@@ -20,12 +20,19 @@ from harness.airs_double import AirsDouble
 from harness.mcp_server import McpServerHandle, launch_mcp_server
 from harness.processes import env_without_proxies, spawn, wait_for_port
 
-__all__ = ["SERVER_ENV", "LeanDouble", "rss_kb", "start_server"]
+__all__ = ["NO_CLIENT_LIMITS", "SERVER_ENV", "LeanDouble", "rss_kb", "start_server"]
 
-SERVER_ENV = {
+# Every figure is driven with one token: the per-credential limits would measure themselves.
+NO_CLIENT_LIMITS = {
+    "AIRS_MCP_CLIENT_REQUESTS_PER_SECOND": "0",
+    "AIRS_MCP_CLIENT_AIRS_CALLS_IN_FLIGHT": "0",
+    "AIRS_MCP_CLIENT_AIRS_REQUESTS_PER_MINUTE": "0",
+}
+SERVER_ENV: dict[str, str | None] = {
     # The idle-session figure opens thousands of streams: no session cap, no concurrency cap.
     "AIRS_MCP_MAX_SSE_SESSIONS": "0",
     "AIRS_MCP_LIMIT_CONCURRENCY": "0",
+    **NO_CLIENT_LIMITS,
     "AIRS_MCP_BATCH_CONCURRENCY": None,
 }
 

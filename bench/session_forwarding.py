@@ -34,6 +34,7 @@ import httpx
 from bench.host import host_facts
 from bench.inline_scan_latency import summarise
 from bench.output import RESULTS, write_results
+from bench.servers import NO_CLIENT_LIMITS
 from harness.airs_double import start_airs_double
 from harness.mcp_server import McpServerHandle, launch_mcp_server, routing_env
 
@@ -150,7 +151,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     try:
         for name in ("owner", "other"):
             replicas.append(
-                launch_mcp_server(double, workdir / name, env_overrides=routing_env(), name=name)
+                launch_mcp_server(
+                    double,
+                    workdir / name,
+                    env_overrides={**routing_env(), **NO_CLIENT_LIMITS},
+                    name=name,
+                )
             )
         owner, other = replicas
         started_at = datetime.now(UTC).isoformat(timespec="seconds")

@@ -41,6 +41,7 @@ from mcp.shared._httpx_utils import create_mcp_http_client
 from bench.host import host_facts
 from bench.inline_scan_latency import summarise
 from bench.output import write_results
+from bench.servers import NO_CLIENT_LIMITS
 from harness.airs_double import start_airs_double
 from harness.mcp_server import McpServerHandle, launch_mcp_server
 
@@ -126,7 +127,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     double = start_airs_double(workdir / "double")
     server = None
     try:
-        server = launch_mcp_server(double, workdir / "server")
+        server = launch_mcp_server(double, workdir / "server", env_overrides=NO_CLIENT_LIMITS)
         started_at = datetime.now(UTC).isoformat(timespec="seconds")
         load_before = os.getloadavg()
         modes = await measure(server, args.calls, args.sessions)

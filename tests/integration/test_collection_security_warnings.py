@@ -91,6 +91,15 @@ PROTECTIONS = (
         "SECURITY: mcp_server_memory_refuse_fraction=0: no memory refusal;"),
     Protection("mcp_server", {"mcp_server_batch_requests_per_second": 0},
         "SECURITY: mcp_server_batch_requests_per_second=0: pan_batch_scan sends unpaced;"),
+    Protection("mcp_server", {"mcp_server_client_requests_per_second": 0},
+        "SECURITY: mcp_server_client_requests_per_second=0: one credential may send MCP "
+        "messages as fast as a pod takes them"),
+    Protection("mcp_server", {"mcp_server_client_airs_calls_in_flight": 0},
+        "SECURITY: mcp_server_client_airs_calls_in_flight=0: one credential may hold any "
+        "number of AIRS calls open at once"),
+    Protection("mcp_server", {"mcp_server_client_airs_requests_per_minute": 0},
+        "SECURITY: mcp_server_client_airs_requests_per_minute=0: one credential may spend the "
+        "AIRS tenant's whole rate limit"),
     Protection("mcp_ingress", {"mcp_ingress_tls_entry_points": []},
         "SECURITY: mcp_ingress_tls_entry_points=[]: the MCP routes are served over plain "
         "HTTP only;"),

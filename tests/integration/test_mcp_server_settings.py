@@ -1,4 +1,5 @@
-"""The mcp_server role's batch fan-out, memory refusal and heap trim settings, without a cluster.
+"""The mcp_server role's batch fan-out, per-credential limits, memory refusal and heap trim
+settings, without a cluster.
 
 A play on localhost runs the role's preflight, then renders its Deployment template the way
 deploy.yml does (the two cluster reads it depends on stubbed), so the env the pods would get
@@ -35,6 +36,22 @@ SETTINGS = {
         config.DEFAULT_BATCH_REQUESTS_PER_SECOND,
     ),
     "mcp_server_batch_burst": ("AIRS_MCP_BATCH_BURST", config.DEFAULT_BATCH_BURST),
+    "mcp_server_client_requests_per_second": (
+        "AIRS_MCP_CLIENT_REQUESTS_PER_SECOND",
+        config.DEFAULT_CLIENT_REQUESTS_PER_SECOND,
+    ),
+    "mcp_server_client_request_burst": (
+        "AIRS_MCP_CLIENT_REQUEST_BURST",
+        config.DEFAULT_CLIENT_REQUEST_BURST,
+    ),
+    "mcp_server_client_airs_calls_in_flight": (
+        "AIRS_MCP_CLIENT_AIRS_CALLS_IN_FLIGHT",
+        config.DEFAULT_CLIENT_AIRS_CALLS_IN_FLIGHT,
+    ),
+    "mcp_server_client_airs_requests_per_minute": (
+        "AIRS_MCP_CLIENT_AIRS_REQUESTS_PER_MINUTE",
+        config.DEFAULT_CLIENT_AIRS_REQUESTS_PER_MINUTE,
+    ),
     "mcp_server_memory_refuse_fraction": (
         "AIRS_MCP_MEMORY_REFUSE_FRACTION",
         config.DEFAULT_MEMORY_REFUSE_FRACTION,
@@ -60,6 +77,10 @@ OVERRIDES = {
     "mcp_server_batch_concurrency": 8,
     "mcp_server_batch_requests_per_second": 40.5,
     "mcp_server_batch_burst": 5,
+    "mcp_server_client_requests_per_second": 2.5,
+    "mcp_server_client_request_burst": 7,
+    "mcp_server_client_airs_calls_in_flight": 0,
+    "mcp_server_client_airs_requests_per_minute": 600,
     "mcp_server_memory_refuse_fraction": 0.7,
     "mcp_server_heap_trim_after_closes": 0,
     "mcp_server_heap_trim_delay_seconds": 2.5,
@@ -171,6 +192,17 @@ def test_deployment_env_carries_the_settings(overrides: dict, tmp_path: Path) ->
         "mcp_server_memory_refuse_fraction", 0.85
     )
     assert settings.heap_trim_delay_s == overrides.get("mcp_server_heap_trim_delay_seconds", 10)
+    limits = settings.client_limits
+    assert limits.requests_per_second == overrides.get(
+        "mcp_server_client_requests_per_second", config.DEFAULT_CLIENT_REQUESTS_PER_SECOND
+    )
+    assert limits.airs_calls_in_flight == overrides.get(
+        "mcp_server_client_airs_calls_in_flight", config.DEFAULT_CLIENT_AIRS_CALLS_IN_FLIGHT
+    )
+    assert limits.airs_requests_per_minute == overrides.get(
+        "mcp_server_client_airs_requests_per_minute",
+        config.DEFAULT_CLIENT_AIRS_REQUESTS_PER_MINUTE,
+    )
     # The fleet share: on, counting the pods behind the headless Service the template renders.
     assert settings.fleet_peers == ("aisecurity-mcp-server-peers.aisecurity.svc",)
     docs = [d for d in yaml.safe_load_all(out.read_text()) if d]
@@ -207,6 +239,10 @@ def test_turning_the_fleet_share_off_drops_the_peers_and_their_service(tmp_path:
         ("mcp_server_heap_trim_delay_seconds", 3601),
         ("mcp_server_airs_tenant_rate", 0),
         ("mcp_server_fleet_refresh_seconds", 3601),
+        ("mcp_server_client_requests_per_second", -1),
+        ("mcp_server_client_request_burst", 0),
+        ("mcp_server_client_airs_calls_in_flight", -1),
+        ("mcp_server_client_airs_requests_per_minute", 10000001),
     ],
 )
 def test_preflight_refuses_out_of_range_values(variable: str, value: float, tmp_path: Path) -> None:
@@ -222,6 +258,9 @@ def test_preflight_refuses_out_of_range_values(variable: str, value: float, tmp_
         ("mcp_server_memory_refuse_fraction", 0, "0"),
         ("mcp_server_batch_requests_per_second", 0, "0"),
         ("mcp_server_fleet_share", False, "false"),
+        ("mcp_server_client_requests_per_second", 0, "0"),
+        ("mcp_server_client_airs_calls_in_flight", 0, "0"),
+        ("mcp_server_client_airs_requests_per_minute", 0, "0"),
     ],
 )
 def test_turning_a_protection_off_is_warned_about(

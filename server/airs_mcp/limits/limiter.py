@@ -26,13 +26,17 @@ from contextlib import contextmanager
 from airs_mcp.config import ClientLimits
 from airs_mcp.limits.refusal import LimitExceeded, Refusal
 
-__all__ = ["MAX_CLIENTS", "QUOTA_WINDOW_S", "Charge", "ClientLimiter"]
+__all__ = ["MAX_CLIENTS", "QUOTA_WINDOW_S", "Charge", "ClientLimiter", "free"]
 
 Clock = Callable[[], float]
 Charge = Callable[[int], None]  # charges a call's planned AIRS requests; raises LimitExceeded
 QUOTA_WINDOW_S = 60.0
 MAX_CLIENTS = 10_000  # principals tracked at once (about 150 bytes each)
 IN_FLIGHT_RETRY_S = 1.0  # a hint: the real signal is one of the caller's calls finishing
+
+
+def free(requests: int) -> None:
+    """The ``Charge`` of a call without per-credential limits."""
 
 
 class _Budget:

@@ -19,6 +19,7 @@ from typing import Literal, TypeVar
 from aisecurity.generated_openapi_client.models.async_scan_object import AsyncScanObject
 
 from airs_mcp.config import Settings
+from airs_mcp.limits.limiter import Charge, free
 from airs_mcp.scan import batching, convert, owned_ids, validation
 from airs_mcp.scan.airs_client import AirsClient, AirsError
 from airs_mcp.scan.models import (
@@ -39,11 +40,6 @@ R = TypeVar("R")
 S = TypeVar("S")  # what AIRS answers a query with
 E = TypeVar("E", ScanResultEntry, ReportEntry)  # what a query tool returns per id
 Missing = Literal["not_found", "error"]  # an id AIRS gave no entry for, and why
-Charge = Callable[[int], None]  # ``limits.limiter.Charge``
-
-
-def _free(requests: int) -> None:
-    """The charge without per-credential limits."""
 
 
 async def _bounded(limit: int, work: Sequence[T], run: Callable[[T], Awaitable[R]]) -> list[R]:
@@ -99,7 +95,7 @@ class ScanService:
         """The ids of ``principal``'s scans (``auth.caller.principal``)."""
         return ScanIds(self._scan_id_key, principal)
 
-    async def inline(self, item: ScanItem, owner: ScanIds, charge: Charge = _free) -> ScanSummary:
+    async def inline(self, item: ScanItem, owner: ScanIds, charge: Charge = free) -> ScanSummary:
         item = validation.check_item(item)
         validation.check_inline_size(
             convert.wire_size(convert.scan_request(item, self.client.profile))
@@ -114,7 +110,7 @@ class ScanService:
         return _owned_summary(convert.summary(response), owner)
 
     async def batch(
-        self, items: list[ScanItem], owner: ScanIds, charge: Charge = _free
+        self, items: list[ScanItem], owner: ScanIds, charge: Charge = free
     ) -> BatchScanResult:
         validation.check_count(len(items), "items", self.settings.max_batch_items)
         results = [BatchItemResult(index=i) for i in range(len(items))]
@@ -158,7 +154,7 @@ class ScanService:
         )
 
     async def results(
-        self, scan_ids: list[str], owner: ScanIds, charge: Charge = _free
+        self, scan_ids: list[str], owner: ScanIds, charge: Charge = free
     ) -> ScanResultsOutput:
         """``owner``'s results for ``scan_ids``; an id not issued to ``owner`` reads as
         'not_found' without reaching AIRS, exactly like one AIRS does not know."""
@@ -185,7 +181,7 @@ class ScanService:
         return ScanResultsOutput(results=entries)
 
     async def reports(
-        self, report_ids: list[str], owner: ScanIds, charge: Charge = _free
+        self, report_ids: list[str], owner: ScanIds, charge: Charge = free
     ) -> ScanReportsOutput:
         """``owner``'s reports for ``report_ids``, as ``results`` treats scan ids."""
         ids = validation.query_ids(report_ids, report=True, limit=self.settings.max_batch_items)

@@ -17,7 +17,7 @@ from mcp_types import ToolAnnotations
 from pydantic import Field
 
 from airs_mcp.auth import caller
-from airs_mcp.limits.limiter import Charge, ClientLimiter
+from airs_mcp.limits.limiter import Charge, ClientLimiter, free
 from airs_mcp.limits.refusal import LimitExceeded
 from airs_mcp.observability import log
 from airs_mcp.observability.metrics import Metrics
@@ -112,10 +112,6 @@ def _batch_fields(result: BatchScanResult) -> dict[str, Any]:
     }
 
 
-def _free(requests: int) -> None:
-    """The charge without per-credential limits."""
-
-
 def register_tools(
     server: MCPServer,
     service: Callable[[], ScanService],
@@ -133,7 +129,7 @@ def register_tools(
         owner = live.ids_for(principal)
         limits = limiter()
         if limits is None:
-            return await operation(live, owner, _free)
+            return await operation(live, owner, free)
         with limits.airs_call(principal) as charge:
             return await operation(live, owner, charge)
 

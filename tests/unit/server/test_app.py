@@ -48,3 +48,28 @@ def test_session_routing_wraps_the_sse_app_only_when_configured() -> None:
         "AIRS_MCP_ADVERTISE_ADDRESS": "10.0.0.5",
     }
     assert isinstance(sse_mount_app(Settings.from_env(routing)), SessionRouter)
+
+
+def test_the_limiter_lives_in_the_lifespan_and_counts_its_refusals() -> None:
+    limits = {"AIRS_MCP_CLIENT_REQUESTS_PER_SECOND": "1", "AIRS_MCP_CLIENT_REQUEST_BURST": "1"}
+    runtime = Runtime(Settings.from_env({**BASE, **limits}))
+    app = create_app(runtime.settings, runtime)
+    assert runtime.limiter is None
+    with TestClient(app):
+        limiter = runtime.limiter
+        assert limiter is not None
+        assert limiter.admit_request(b"someone") is None
+        assert limiter.admit_request(b"someone") is not None
+    assert runtime.limiter is None  # gone with the lifespan
+    refused = runtime.metrics.registry.get_sample_value(
+        "airs_mcp_client_limit_refusals_total", {"limit": "AIRS_MCP_CLIENT_REQUESTS_PER_SECOND"}
+    )
+    assert refused == 1
+
+
+def test_no_limiter_without_authentication() -> None:
+    env = {**BASE, "AIRS_MCP_AUTH": "none"}
+    del env["AIRS_MCP_AUTH_TOKENS"]
+    runtime = Runtime(Settings.from_env(env))
+    with TestClient(create_app(runtime.settings, runtime)):
+        assert runtime.limiter is None

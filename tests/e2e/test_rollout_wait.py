@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 import yaml
+from embedded_cluster import images
 
 from tests.fixtures.cluster import EmbeddedCluster
 
@@ -59,13 +60,11 @@ def namespace(cluster: EmbeddedCluster) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def local_image(embedded_cluster_session: EmbeddedCluster) -> str:
-    """An image the node holds: the deployed server's (the demo must be deployed)."""
-    listed = embedded_cluster_session.kubectl("get", "pods", "-A", "-o", "json").stdout
-    pods = json.loads(listed)["items"]
-    images = [c["image"] for p in pods for c in p["spec"]["containers"]]
-    server = [i for i in images if "airs-mcp-k8s/mcp-server" in i]
-    assert server, f"no server pod runs (deploy the demo first): {images}"
-    return server[0]
+    """An image with python3 the node holds (a server image, imported by ``up``): no pull."""
+    held = sorted(images.present_images())
+    server = [ref for ref in held if "/airs-mcp-k8s/mcp-server:" in ref and "@" not in ref]
+    assert server, f"containerd holds no server image: {held}"
+    return server[-1]
 
 
 def deployment(name: str, container: dict[str, Any], **pod_spec: Any) -> dict[str, Any]:
@@ -132,6 +131,8 @@ def wait(
     )  # fmt: skip
     seconds = time.monotonic() - start
     print(f"\nrollout_wait on {name}: rc={proc.returncode} after {seconds:.1f} s")
+    message = proc.stdout[proc.stdout.find("msg: |-") :].split("PLAY RECAP")[0]
+    print(message if proc.returncode else "")
     return Waited(proc.returncode, proc.stdout + proc.stderr, seconds)
 
 

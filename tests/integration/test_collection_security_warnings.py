@@ -18,9 +18,8 @@ from typing import Any
 
 import pytest
 
+from harness.playbooks import PlaybookRun, run_playbook
 from tests.fixtures.ansible import (
-    PlaybookRun,
-    run_playbook,
     vault_password_file,  # noqa: F401 - fixture
     write_vars,
 )

@@ -176,7 +176,9 @@ def test_site_runs_from_the_tarball_with_its_own_roles(user: Installed) -> None:
 def test_verify_from_the_tarball_passes_and_writes_nothing_into_it(user: Installed) -> None:
     site_run(user)
     before = sorted(p for p in user.collection.rglob("*") if "__pycache__" not in p.parts)
-    run = user.play("verify", "-v").check()
+    # site points the server at the AIRS cloud, which this host cannot reach: verify's AIRS
+    # check belongs to the demo (test_deploy_failures covers it), as in the molecule scenarios.
+    run = user.play("verify", "-v", "-e", "verify_airs=false").check()
     assert run.recap["failed"] == 0
     assert run.recap["rescued"] == 0
     # The route's CA went to a temporary file (no verify_ca_file given), removed at the end.

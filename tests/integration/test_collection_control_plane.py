@@ -206,8 +206,10 @@ def test_site_applies_every_object(sc: Scenario) -> None:
     limits = [f"{SERVER}-rate-limit", f"{SERVER}-in-flight"]
     route = sc.kubectl_json("get", "ingressroutes.traefik.io", SERVER, "-n", NS)["spec"]
     assert route["entryPoints"] == ["web"]
-    assert [r["match"] for r in route["routes"]] == ["PathPrefix(`/sse/`)"]
-    assert [m["name"] for m in route["routes"][0]["middlewares"]] == limits
+    # The example inventory routes /mcp beside /sse/: stateless, so no cookie, same limits.
+    assert [r["match"] for r in route["routes"]] == ["PathPrefix(`/sse/`)", "Path(`/mcp`)"]
+    assert [[m["name"] for m in r["middlewares"]] for r in route["routes"]] == [limits, limits]
+    assert "sticky" not in route["routes"][1]["services"][0]
     cookie = route["routes"][0]["services"][0]["sticky"]["cookie"]
     assert cookie["secure"] is False
     assert cookie["sameSite"] == "lax"

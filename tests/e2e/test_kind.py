@@ -14,6 +14,7 @@ The heavy builds (kind's base and node images) are cached; ``scripts/test.sh`` p
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -38,6 +39,8 @@ def test_kind_scenario_passes(tmp_path: Path) -> None:
     assert returncode == 0, out[-8000:]
     actions = ("destroy", "syntax", "create", "converge", "idempotence", "verify")
     assert_actions_passed(out, "kind", actions)
+    # molecule boxes each playbook's output and wraps its long lines ("│   " continuations)
+    flat = re.sub(r"\n\s*│? {2,}", " ", out)
     for task in (
         "Create the cluster from airs-mcp-k8s/kind-node:",
         "Read the kind configuration, nodes = 3",
@@ -46,10 +49,9 @@ def test_kind_scenario_passes(tmp_path: Path) -> None:
         "Expect the server itself to answer an unknown SSE session",
         "Scan a prompt injection with pan_inline_scan through the load balancer",
     ):
-        assert task in out, task
+        assert task in flat, task
     # The tool call's verdict, through the route to the server and on to the double.
-    assert "pan_inline_scan via sse http://" in out
-    assert "action block, detections " in out
+    assert re.search(r"pan_inline_scan via sse http://[^ ]+/sse/: action block, detections ", flat)
     # destroy removed the node container and the scenario's docker network
     label = f"label=io.x-k8s.kind.cluster={CLUSTER}"
     assert _docker_lines("ps", "-aq", "--filter", label) == []

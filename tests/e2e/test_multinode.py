@@ -47,7 +47,8 @@ from tests.fixtures.ansible import private_demo_password, role_defaults
 from tests.fixtures.cluster import wait_for
 from tests.fixtures.node import INSPECTOR_V2_CLI, NODE, node_env
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+# The first test deploys three kind nodes (about 10 minutes on 2 cores) inside its setup.
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(2400)]
 
 ROOT = Path(__file__).resolve().parents[2]
 CLIENTS = Path(__file__).with_name("clients")

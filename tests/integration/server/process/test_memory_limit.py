@@ -64,7 +64,13 @@ def test_below_the_threshold_sessions_open(
 CGROUP_LIMIT = 128 << 20
 STEP = 100
 MAX_SESSIONS = 5000
-UNCAPPED = {"AIRS_MCP_MAX_SSE_SESSIONS": "0", "AIRS_MCP_LIMIT_CONCURRENCY": "0"}
+# Every other cap off, the per-credential message rate included (one token opens every stream):
+# only memory may stop the streams.
+UNCAPPED = {
+    "AIRS_MCP_MAX_SSE_SESSIONS": "0",
+    "AIRS_MCP_LIMIT_CONCURRENCY": "0",
+    "AIRS_MCP_CLIENT_REQUESTS_PER_SECOND": "0",
+}
 
 
 @pytest.fixture

@@ -265,7 +265,16 @@ def test_fifty_cookieless_sessions_complete_across_nodes(kind_deploy: KindDeploy
     assert set(forwards) <= {"cross-node", "same-node"}, forwards
 
 
-TS_SESSIONS = ROOT / "tests" / "integration" / "node" / "sse_sessions.cjs"
+TS_SESSIONS = (
+    ROOT
+    / "tests"
+    / "integration"
+    / "server"
+    / "transport"
+    / "routing"
+    / "node"
+    / "sse_sessions.cjs"
+)
 
 
 def test_typescript_sdk_and_inspector_cli_sessions_across_nodes(kind_deploy: KindDeploy) -> None:

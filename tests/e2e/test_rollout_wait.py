@@ -125,7 +125,8 @@ def wait(
     }
     start = time.monotonic()
     proc = subprocess.run(
-        [str(ROOT / ".venv" / "bin" / "ansible-playbook"), "-i", "localhost,", "-c", "local",
+        # -v: an ok result's msg (the roll-out's counts) is printed only verbose
+        [str(ROOT / ".venv" / "bin" / "ansible-playbook"), "-v", "-i", "localhost,", "-c", "local",
          "-e", "ansible_python_interpreter={{ ansible_playbook_python }}", str(playbook)],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout + 120, check=False,
     )  # fmt: skip

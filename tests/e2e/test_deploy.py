@@ -65,7 +65,7 @@ from tests.fixtures.modern_clients import (
     run_ts_client,
 )
 from tests.fixtures.node import INSPECTOR_V2_CLI, NODE, NODE_MODULES, node_env
-from tests.fixtures.role_objects import ObjectRef, manifest_objects, role_objects, still_there
+from tests.fixtures.role_objects import ObjectRef, role_objects, still_there, upstream_objects
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -1502,11 +1502,7 @@ def test_uninstall_removes_everything_and_its_verbose_output_leaks_no_secret(
     bindings, webhook configuration) and Traefik's CRDs among them."""
     secrets = (EXAMPLE_API_KEY, *EXAMPLE_TOKENS, client_token(dep.cluster))
     created = role_objects(dep.cluster)
-    upstream = {
-        ref
-        for variable in ("metallb_manifest_src", "traefik_crds_src")
-        for ref in manifest_objects(Path(upstream_manifests_session[variable]))
-    }
+    upstream = upstream_objects(upstream_manifests_session)
     # The namespaced ones are checked after uninstall: one of them, the webhook's certificate
     # Secret, is rewritten by MetalLB's controller and keeps no field of the roles' manager.
     cluster_wide = {ref for ref in upstream if not ref.namespace}

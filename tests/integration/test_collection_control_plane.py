@@ -31,7 +31,7 @@ from tests.fixtures.ansible import (
     write_vars,
 )
 from tests.fixtures.cluster import EmbeddedCluster
-from tests.fixtures.role_objects import manifest_objects, role_objects, still_there
+from tests.fixtures.role_objects import role_objects, still_there, upstream_objects
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -535,11 +535,7 @@ def test_uninstall_removes_everything(
     configuration) and Traefik's CRDs among them."""
     second_run(sc)
     created = role_objects(sc.cluster)
-    upstream = {
-        ref
-        for variable in ("metallb_manifest_src", "traefik_crds_src")
-        for ref in manifest_objects(Path(upstream_manifests_session[variable]))
-    }
+    upstream = upstream_objects(upstream_manifests_session)
     # The namespaced ones are checked after uninstall: one of them, the webhook's certificate
     # Secret, is rewritten by MetalLB's controller and keeps no field of the roles' manager.
     cluster_wide = {ref for ref in upstream if not ref.namespace}
